@@ -1,0 +1,22 @@
+# The two commands of README.md: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv/bin
+
+.PHONY: bootstrap demo test down lint
+
+bootstrap:
+	@scripts/bootstrap-host
+
+demo: bootstrap
+	$(VENV)/hpchub testbed up
+
+test: bootstrap
+	$(VENV)/hpchub testbed up
+	$(VENV)/ruff check .
+	$(VENV)/pytest
+
+down:
+	$(VENV)/hpchub testbed down
+
+lint:
+	$(VENV)/ruff check .

@@ -1,0 +1,1 @@
+"""The Slurm-in-Docker testbed: image, node entrypoint and lifecycle manager."""

@@ -1,0 +1,151 @@
+"""Container entrypoint for testbed nodes: ``hpchub-node-init ROLE``.
+
+Every role first makes the node look like the others (same users and groups, Slurm config,
+munge), then runs the role's daemon in the foreground so that the container lives as long
+as the daemon does. Roles: ``slurmdb``, ``slurmctld``, ``slurmd``, ``login``, ``hub``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+GENERATED = Path("/etc/hpchub/generated")
+SECRETS = Path("/etc/hpchub/secrets")
+SLURM_ETC = Path("/etc/slurm")
+
+
+def run(*argv: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(list(argv), check=check, **kwargs)
+
+
+def create_unix_accounts() -> None:
+    """Create the site's groups and users with fixed ids; homes live on the shared volume."""
+    spec = json.loads((GENERATED / "unix_accounts.json").read_text())
+    for group in spec["groups"]:
+        if run("getent", "group", group["name"], check=False, capture_output=True).returncode:
+            run("groupadd", "-g", str(group["gid"]), group["name"])
+    for user in spec["users"]:
+        name, uid = user["name"], str(user["uid"])
+        home = Path("/home") / name
+        if run("getent", "passwd", name, check=False, capture_output=True).returncode:
+            run("groupadd", "-g", uid, name)
+            run("useradd", "-M", "-u", uid, "-g", uid, "-d", str(home), "-s", "/bin/bash",
+                "-c", user["comment"], name)
+        if user["groups"]:
+            run("usermod", "-G", ",".join(user["groups"]), name)
+        if not home.exists():
+            shutil.copytree("/etc/skel", home, dirs_exist_ok=True)
+            run("chown", "-R", f"{uid}:{uid}", str(home))
+            home.chmod(0o700)
+
+
+def install_slurm_config() -> None:
+    SLURM_ETC.mkdir(exist_ok=True)
+    for name in ("slurm.conf", "gres.conf"):
+        shutil.copy(GENERATED / name, SLURM_ETC / name)
+    shutil.copy(GENERATED / "openmpi-mca-params.conf", "/etc/openmpi/openmpi-mca-params.conf")
+    for path in ("/var/spool/slurmd", "/var/spool/slurmctld", "/var/log/slurm"):
+        Path(path).mkdir(parents=True, exist_ok=True)
+        shutil.chown(path, "slurm", "slurm")
+
+
+def start_munge() -> None:
+    Path("/run/munge").mkdir(exist_ok=True)
+    shutil.chown("/run/munge", "munge", "munge")
+    run("runuser", "-u", "munge", "--", "/usr/sbin/munged", "--force")
+
+
+def wait_for(path: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not Path(path).exists():
+        if time.monotonic() > deadline:
+            sys.exit(f"hpchub-node-init: {path} did not appear within {seconds:.0f} s")
+        time.sleep(0.2)
+
+
+def role_slurmdb() -> None:
+    """MariaDB plus slurmdbd (accounting: accounts, QOS, associations)."""
+    conf = SLURM_ETC / "slurmdbd.conf"
+    shutil.copy(GENERATED / "slurmdbd.conf", conf)
+    shutil.chown(conf, "slurm", "slurm")
+    conf.chmod(0o600)
+    password = next(
+        line.split("=", 1)[1] for line in conf.read_text().splitlines()
+        if line.startswith("StoragePass=")
+    )
+    Path("/run/mysqld").mkdir(exist_ok=True)
+    shutil.chown("/run/mysqld", "mysql", "mysql")
+    subprocess.Popen(["/usr/bin/mysqld_safe", "--skip-syslog"], stdout=subprocess.DEVNULL)
+    wait_for("/run/mysqld/mysqld.sock", 60)
+    sql = (
+        "CREATE DATABASE IF NOT EXISTS slurm_acct_db;"
+        f"CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '{password}';"
+        f"ALTER USER 'slurm'@'localhost' IDENTIFIED BY '{password}';"
+        "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';"
+    )
+    for _ in range(50):
+        if run("mysql", "-u", "root", "-e", sql, check=False).returncode == 0:
+            break
+        time.sleep(0.2)
+    os.execvp("slurmdbd", ["slurmdbd", "-D"])
+
+
+def role_slurmctld() -> None:
+    os.execvp("slurmctld", ["slurmctld", "-D", "-i"])
+
+
+def role_slurmd(gpus: int) -> None:
+    """A compute node; GPU nodes get fake device files that Slurm hands out."""
+    for index in range(gpus):
+        device = f"/dev/nvidia{index}"
+        if not os.path.exists(device):
+            run("mknod", "-m", "666", device, "c", "195", str(index))
+    os.execvp("slurmd", ["slurmd", "-D"])
+
+
+def role_login() -> None:
+    """The shared interactive node: a Slurm submit host plus sshd for the hub."""
+    run("ssh-keygen", "-A", capture_output=True)
+    Path("/run/sshd").mkdir(exist_ok=True)
+    os.execvp("/usr/sbin/sshd", ["/usr/sbin/sshd", "-D", "-e"])
+
+
+def role_hub() -> None:
+    """JupyterHub with hpchub; demo users log in with the password in the secrets mount."""
+    secrets = json.loads((SECRETS / "secrets.json").read_text())
+    spec = json.loads((GENERATED / "unix_accounts.json").read_text())
+    lines = "".join(f"{u['name']}:{secrets['demo_password']}\n" for u in spec["users"])
+    run("chpasswd", input=lines, text=True)
+    os.execvp("hpchub", ["hpchub", "hub", "--site", str(GENERATED / "site.yaml"),
+                         "--state-dir", "/srv/hpchub"])
+
+
+def main() -> None:
+    if len(sys.argv) < 2:
+        sys.exit("usage: hpchub-node-init slurmdb|slurmctld|slurmd [GPUS]|login|hub")
+    role = sys.argv[1]
+    create_unix_accounts()
+    install_slurm_config()
+    start_munge()
+    if role == "slurmdb":
+        role_slurmdb()
+    elif role == "slurmctld":
+        role_slurmctld()
+    elif role == "slurmd":
+        role_slurmd(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    elif role == "login":
+        role_login()
+    elif role == "hub":
+        role_hub()
+    else:
+        sys.exit(f"hpchub-node-init: unknown role {role!r}")
+
+
+if __name__ == "__main__":
+    main()

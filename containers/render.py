@@ -1,0 +1,179 @@
+"""Pure builders: a :class:`Site` becomes the files and commands the testbed containers use.
+
+Nothing here touches Docker; the results are unit-tested as text.
+"""
+
+from __future__ import annotations
+
+import json
+
+from hpchub.site_configs.schema import Site
+
+CTLD_HOST = "slurmctld"
+DBD_HOST = "slurmdb"
+HUB_HOST = "hub"
+GPU_DEVICE_DIR = "/dev"
+
+
+def slurm_conf(site: Site) -> str:
+    """The cluster's slurm.conf."""
+    lines = [
+        f"ClusterName={site.cluster_name}",
+        f"SlurmctldHost={CTLD_HOST}",
+        "SlurmUser=slurm",
+        "AuthType=auth/munge",
+        "StateSaveLocation=/var/spool/slurmctld",
+        "SlurmdSpoolDir=/var/spool/slurmd",
+        "SlurmctldLogFile=/var/log/slurm/slurmctld.log",
+        "SlurmdLogFile=/var/log/slurm/slurmd.log",
+        "SlurmctldPidFile=/run/slurmctld.pid",
+        "SlurmdPidFile=/run/slurmd.pid",
+        # Containers: no cgroup plugins; nodes claim HPC-sized resources on a small machine.
+        "ProctrackType=proctrack/linuxproc",
+        "TaskPlugin=task/none",
+        "SlurmdParameters=config_overrides",
+        "SelectType=select/cons_tres",
+        "SelectTypeParameters=CR_CPU",
+        "SchedulerType=sched/backfill",
+        "PriorityType=priority/multifactor",
+        "PriorityWeightQOS=10000",
+        "PriorityWeightAge=100",
+        "MpiDefault=none",
+        "GresTypes=gpu",
+        "ReturnToService=2",
+        # Fast failure detection: a dead node is DOWN (and its jobs NODE_FAIL) within ~30 s.
+        "SlurmdTimeout=20",
+        "SlurmctldTimeout=30",
+        "MessageTimeout=10",
+        "InactiveLimit=0",
+        "KillWait=5",
+        "MinJobAge=300",
+        "JobAcctGatherType=jobacct_gather/none",
+        "AccountingStorageType=accounting_storage/slurmdbd",
+        f"AccountingStorageHost={DBD_HOST}",
+        "AccountingStorageEnforce=associations,limits,qos",
+        "AccountingStorageTRES=gres/gpu",
+        "JobCompType=jobcomp/none",
+        "",
+    ]
+    for group in site.node_groups:
+        gres = f" Gres=gpu:{group.gpus}" if group.gpus else ""
+        features = f" Feature={','.join(group.features)}" if group.features else ""
+        lines.append(
+            f"NodeName={group.names} CPUs={group.cpus} RealMemory={group.memory_mb}"
+            f"{gres}{features} State=UNKNOWN"
+        )
+    lines.append("")
+    for part in site.partitions:
+        over = "EXCLUSIVE" if part.exclusive else "NO"
+        lines.append(
+            f"PartitionName={part.name} Nodes={part.nodes} Default={'YES' if part.default else 'NO'}"
+            f" MaxTime={part.max_time} OverSubscribe={over} State=UP"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def gres_conf(site: Site) -> str:
+    """Fake GPU device files per GPU node; Slurm hands them out as CUDA_VISIBLE_DEVICES."""
+    lines = []
+    for group in site.node_groups:
+        if group.gpus:
+            last = group.gpus - 1
+            lines.append(f"NodeName={group.names} Name=gpu File={GPU_DEVICE_DIR}/nvidia[0-{last}]")
+    return "\n".join(lines) + "\n"
+
+
+def slurmdbd_conf(db_password: str) -> str:
+    return "\n".join(
+        [
+            "AuthType=auth/munge",
+            f"DbdHost={DBD_HOST}",
+            "SlurmUser=slurm",
+            "LogFile=/var/log/slurm/slurmdbd.log",
+            "PidFile=/run/slurmdbd.pid",
+            "StorageType=accounting_storage/mysql",
+            "StorageHost=localhost",
+            "StorageUser=slurm",
+            f"StoragePass={db_password}",
+            "StorageLoc=slurm_acct_db",
+            "",
+        ]
+    )
+
+
+def accounts(site: Site) -> list[str]:
+    """Slurm accounts users belong to: one per collaboration plus the site default."""
+    return [site.default_account] + [c.name for c in site.collaborations]
+
+
+def user_accounts(site: Site, user: str) -> list[str]:
+    return [site.default_account] + site.groups_of(user)
+
+
+def sacctmgr_commands(site: Site) -> list[list[str]]:
+    """Idempotent ``sacctmgr -i`` argv lists that create QOS, accounts and associations."""
+    cmds: list[list[str]] = [["sacctmgr", "-i", "add", "cluster", site.cluster_name]]
+    for qos in site.qos:
+        cmds.append(["sacctmgr", "-i", "add", "qos", qos.name])
+        mods = [f"Priority={qos.priority}"]
+        if qos.max_time:
+            mods.append(f"MaxWall={qos.max_time}")
+        if qos.max_jobs_per_user:
+            mods.append(f"MaxJobsPerUser={qos.max_jobs_per_user}")
+        cmds.append(["sacctmgr", "-i", "modify", "qos", qos.name, "set", *mods])
+    qos_names = ",".join(q.name for q in site.qos)
+    default_qos = site.qos[0].name
+    for account in accounts(site):
+        cmds.append(
+            ["sacctmgr", "-i", "add", "account", account, f"Cluster={site.cluster_name}",
+             f"Description={account}", "Organization=hpchub"]
+        )
+    for user in site.users:
+        for account in user_accounts(site, user.name):
+            cmds.append(
+                ["sacctmgr", "-i", "add", "user", user.name, f"Account={account}",
+                 f"Cluster={site.cluster_name}", f"QOS={qos_names}", f"DefaultQOS={default_qos}"]
+            )
+        cmds.append(
+            ["sacctmgr", "-i", "modify", "user", user.name, "set",
+             f"DefaultAccount={site.default_account}"]
+        )
+    return cmds
+
+
+def unix_accounts(site: Site) -> dict:
+    """Users and groups to create identically in every container."""
+    return {
+        "groups": [{"name": c.name, "gid": c.gid} for c in site.collaborations],
+        "users": [
+            {"name": u.name, "uid": u.uid, "comment": u.full_name, "groups": site.groups_of(u.name)}
+            for u in site.users
+        ],
+    }
+
+
+def gpu_devices(site: Site, host: str) -> int:
+    """How many fake GPU device files the node ``host`` needs."""
+    return site.node_group(host).gpus if host in site.hostnames else 0
+
+
+def generated_files(site: Site, db_password: str) -> dict[str, str]:
+    """Every generated file, by name, as mounted read-only at /etc/hpchub/generated."""
+    return {
+        "slurm.conf": slurm_conf(site),
+        "gres.conf": gres_conf(site),
+        "slurmdbd.conf": slurmdbd_conf(db_password),
+        "unix_accounts.json": json.dumps(unix_accounts(site), indent=2),
+        "sacctmgr.json": json.dumps(sacctmgr_commands(site), indent=1),
+        "openmpi-mca-params.conf": openmpi_params(site),
+    }
+
+
+def openmpi_params(site: Site) -> str:
+    """OpenMPI settings for containers: TCP on the cluster interface, no CMA single-copy."""
+    return (
+        f"btl_tcp_if_include = {site.network.interface}\n"
+        f"oob_tcp_if_include = {site.network.interface}\n"
+        "btl_vader_single_copy_mechanism = none\n"
+    )
+

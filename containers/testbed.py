@@ -1,0 +1,431 @@
+"""``hpchub testbed``: a real Slurm center in Docker containers, generated from a site config.
+
+One image, one container per node, one bridge network with DNS by node name, named volumes
+for ``/home``, the shared software tree, accounting and controller state. ``up`` is
+idempotent: containers whose image and generated config are unchanged are left running.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata, resources
+from pathlib import Path
+
+import docker
+from docker.errors import APIError, NotFound
+
+from hpchub.site_configs import Site, load_site
+
+from . import render
+from .engine import TestbedError, client, ensure_base_image
+
+IMAGE = "hpchub/node:latest"
+SOURCE = Path(__file__).resolve().parent.parent
+STATE_ROOT = Path(os.environ.get("HPCHUB_TESTBED_STATE", SOURCE / ".testbed"))
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One container: its node name, role command and what it mounts."""
+
+    name: str
+    command: tuple[str, ...]
+    volumes: tuple[tuple[str, str], ...] = ()
+    ports: tuple[tuple[int, int], ...] = ()
+    mount_secrets: bool = False
+
+
+@dataclass
+class Testbed:
+    """A testbed instance; ``project`` prefixes every container, network and volume."""
+
+    site: Site
+    site_path: Path
+    project: str = "hpchub"
+    hub_port: int | None = None
+    log: Callable[[str], None] = field(default=lambda msg: print(msg, flush=True))
+
+    def __post_init__(self) -> None:
+        self.state = STATE_ROOT / self.project
+        self.hub_port = self.hub_port or self.site.hub.port
+        self._cli: docker.DockerClient | None = None
+
+    # ------------------------------------------------------------------ naming
+    @property
+    def cli(self) -> docker.DockerClient:
+        if self._cli is None:
+            self._cli = client()
+        return self._cli
+
+    @property
+    def network_name(self) -> str:
+        return f"{self.project}-net"
+
+    def container_name(self, node: str) -> str:
+        return f"{self.project}-{node}"
+
+    def volume(self, what: str) -> str:
+        return f"{self.project}-{what}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"hpchub.project": self.project}
+
+    def nodes(self) -> list[NodeSpec]:
+        """Every container, in start order."""
+        shared = ((self.volume("home"), "/home"), (self.volume("software"), "/global/common/software"))
+        specs = [
+            NodeSpec("slurmdb", ("slurmdb",), ((self.volume("mysql"), "/var/lib/mysql"),)),
+            NodeSpec("slurmctld", ("slurmctld",), ((self.volume("ctld"), "/var/spool/slurmctld"),)),
+        ]
+        for host in self.site.hostnames:
+            specs.append(NodeSpec(host, ("slurmd", str(render.gpu_devices(self.site, host))), shared))
+        for login in self.site.shared_nodes:
+            specs.append(NodeSpec(login.name, ("login",), shared))
+        specs.append(
+            NodeSpec("hub", ("hub",), (*shared, (self.volume("hubdata"), "/srv/hpchub")),
+                     ports=((8000, self.hub_port),), mount_secrets=True)
+        )
+        return specs
+
+    # ------------------------------------------------------------------ secrets, files
+    def secrets(self) -> dict[str, str]:
+        path = self.state / "secrets" / "secrets.json"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.chmod(0o700)
+            words = ["lab", "node", "slurm", "quasar", "photon", "galaxy", "kernel", "nebula"]
+            demo = "-".join(secrets.choice(words) for _ in range(3)) + str(secrets.randbelow(100))
+            path.write_text(json.dumps({"demo_password": demo, "db_password": secrets.token_hex(16)}))
+            path.chmod(0o600)
+        return json.loads(path.read_text())
+
+    def write_generated(self) -> str:
+        """Write the generated config directory; returns a hash of its content."""
+        out = self.state / "generated"
+        out.mkdir(parents=True, exist_ok=True)
+        files = render.generated_files(self.site, self.secrets()["db_password"])
+        files["site.yaml"] = self.site_path.read_text()
+        digest = hashlib.sha256()
+        for name, text in sorted(files.items()):
+            target = out / name
+            target.write_text(text)
+            target.chmod(0o600 if name == "slurmdbd.conf" else 0o644)
+            digest.update(name.encode() + b"\0" + text.encode())
+        return digest.hexdigest()[:16]
+
+    # ------------------------------------------------------------------ image
+    def build_image(self) -> str:
+        """Build the node image (cached layers make a warm build a few seconds)."""
+        ctx = self.state / "build"
+        shutil.rmtree(ctx, ignore_errors=True)
+        (ctx / "wheels").mkdir(parents=True)
+        shutil.copy(resources.files("hpchub.containers").joinpath("Dockerfile"), ctx / "Dockerfile")
+        shutil.copy("/etc/ssl/certs/ca-certificates.crt", ctx / "host-ca.crt")
+        (ctx / "requirements-node.txt").write_text("\n".join(node_requirements()) + "\n")
+        build_wheel(ctx / "wheels")
+        logfile = self.state / "build.log"
+        with logfile.open("w") as log:
+            try:
+                for chunk in self.cli.api.build(path=str(ctx), tag=IMAGE, rm=True, decode=True):
+                    if "stream" in chunk:
+                        log.write(chunk["stream"])
+                    if "error" in chunk:
+                        log.write(chunk["error"])
+                        raise TestbedError(f"image build failed: {chunk['error'].strip()}"
+                                           f" (full log: {logfile})")
+            except APIError as exc:
+                raise TestbedError(f"image build failed: {exc} (full log: {logfile})") from None
+        return self.cli.images.get(IMAGE).id
+
+    # ------------------------------------------------------------------ lifecycle
+    def up(self, build: bool = True) -> dict[str, float]:
+        """Start (or keep) the whole testbed and wait until every node is idle and the hub
+        answers. Returns the seconds each stage took."""
+        times: dict[str, float] = {}
+        with stage(times, "engine"):
+            self.cli  # noqa: B018 - starts dockerd when needed
+        with stage(times, "base image"):
+            ensure_base_image(self.cli)
+        with stage(times, "image build"):
+            image_id = self.build_image() if build else self.cli.images.get(IMAGE).id
+        with stage(times, "containers"):
+            config = self.write_generated()
+            self.ensure_network_and_volumes()
+            self.start_nodes(image_id, config)
+        with stage(times, "slurm ready"):
+            self.wait_slurm_ready()
+        with stage(times, "hub ready"):
+            self.wait_hub_ready()
+        return times
+
+    def ensure_network_and_volumes(self) -> None:
+        try:
+            self.cli.networks.get(self.network_name)
+        except NotFound:
+            taken = [cfg.get("Subnet", "") for net in self.cli.networks.list()
+                     for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []]
+            subnet = free_subnet(taken)
+            pool = docker.types.IPAMPool(subnet=str(subnet))
+            self.cli.networks.create(self.network_name, driver="bridge", labels=self.labels,
+                                     ipam=docker.types.IPAMConfig(pool_configs=[pool]))
+        for spec in self.nodes():
+            for vol, _ in spec.volumes:
+                try:
+                    self.cli.volumes.get(vol)
+                except NotFound:
+                    self.cli.volumes.create(vol, labels=self.labels)
+
+    def start_nodes(self, image_id: str, config: str) -> None:
+        """Create missing or outdated containers in dependency order."""
+        fingerprint = f"{image_id}:{config}"
+        for spec in self.nodes():
+            container = self.find(spec.name)
+            if container and container.labels.get("hpchub.fingerprint") == fingerprint:
+                if container.status != "running":
+                    container.start()
+                continue
+            if container:
+                container.remove(force=True)
+            self.create(spec, fingerprint).start()
+            if spec.name == "slurmdb":
+                self.wait_dbd_and_load_accounts()
+
+    def addresses(self) -> dict[str, str]:
+        """Fixed address of every node, so names resolve even while a node is down."""
+        net = self.cli.networks.get(self.network_name)
+        subnet = ipaddress.ip_network(net.attrs["IPAM"]["Config"][0]["Subnet"])
+        return {spec.name: str(subnet[10 + i]) for i, spec in enumerate(self.nodes())}
+
+    def create(self, spec: NodeSpec, fingerprint: str):
+        addresses = self.addresses()
+        generated = self.state / "generated"
+        mounts = [docker.types.Mount("/etc/hpchub/generated", str(generated), type="bind",
+                                     read_only=True)]
+        if spec.mount_secrets:
+            mounts.append(docker.types.Mount("/etc/hpchub/secrets", str(self.state / "secrets"),
+                                             type="bind", read_only=True))
+        mounts += [docker.types.Mount(target, vol, type="volume") for vol, target in spec.volumes]
+        return self.cli.containers.create(
+            IMAGE,
+            command=list(spec.command),
+            name=self.container_name(spec.name),
+            hostname=spec.name,
+            labels={**self.labels, "hpchub.node": spec.name, "hpchub.fingerprint": fingerprint},
+            mounts=mounts,
+            network=self.network_name,
+            networking_config={self.network_name: self.cli.api.create_endpoint_config(
+                aliases=[spec.name], ipv4_address=addresses[spec.name])},
+            extra_hosts={name: ip for name, ip in addresses.items() if name != spec.name},
+            ports={f"{inner}/tcp": ("127.0.0.1", outer) for inner, outer in spec.ports},
+            shm_size="256m",
+            detach=True,
+        )
+
+    def wait_dbd_and_load_accounts(self) -> None:
+        self.wait_for(lambda: self.exec("slurmdb", "sacctmgr", "-n", "list", "cluster").ok,
+                      60, "slurmdbd did not answer `sacctmgr list cluster`", "slurmdb")
+        commands = json.loads((self.state / "generated" / "sacctmgr.json").read_text())
+        # "add" of something that exists already fails harmlessly; the check below is what counts.
+        script = "\n".join(shlex.join(argv) + " >/dev/null 2>&1" for argv in commands)
+        self.exec("slurmdb", "bash", "-c", script)
+        assoc = self.exec("slurmdb", "sacctmgr", "-n", "-P", "show", "assoc", "format=user,account")
+        expected = {f"{u.name}|{a}" for u in self.site.users
+                    for a in render.user_accounts(self.site, u.name)}
+        missing = expected - set(assoc.output.split())
+        if missing:
+            raise TestbedError(f"Slurm associations missing after setup: {sorted(missing)}\n"
+                               f"{assoc.output[-2000:]}")
+
+    def wait_slurm_ready(self, timeout: float = 90) -> None:
+        """Wait until every compute node is usable; nodes left DOWN by a restart are resumed."""
+        hosts = set(self.site.hostnames)
+
+        def ready() -> bool:
+            result = self.exec("slurmctld", "sinfo", "-h", "-N", "-o", "%N %t")
+            states = dict(line.split() for line in result.output.splitlines() if line.strip())
+            stuck = sorted(h for h in hosts if states.get(h, "").startswith(("down", "drain")))
+            if stuck:
+                self.exec("slurmctld", "scontrol", "update", f"nodename={','.join(stuck)}",
+                          "state=resume")
+            return result.ok and hosts <= {h for h, s in states.items()
+                                           if s in ("idle", "mix", "alloc")}
+
+        self.wait_for(ready, timeout, "compute nodes did not become idle", "slurmctld",
+                      extra=lambda: self.exec("slurmctld", "sinfo", "-N", "-l").output)
+
+    def wait_hub_ready(self, timeout: float = 60) -> None:
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(self.hub_url + "/hub/health", timeout=3) as resp:
+                    return resp.status == 200
+            except OSError:
+                return False
+
+        self.wait_for(answers, timeout, f"the hub did not answer on {self.hub_url}", "hub")
+
+    @property
+    def hub_url(self) -> str:
+        return f"http://127.0.0.1:{self.hub_port}"
+
+    def down(self, keep_data: bool = False) -> None:
+        """Remove every container and the network; volumes too unless ``keep_data``."""
+        for container in self.cli.containers.list(all=True, filters=self._filter()):
+            container.remove(force=True, v=True)
+        for network in self.cli.networks.list(filters=self._filter()):
+            network.remove()
+        if not keep_data:
+            for volume in self.cli.volumes.list(filters=self._filter()):
+                volume.remove(force=True)
+            shutil.rmtree(self.state, ignore_errors=True)
+
+    def status(self) -> list[tuple[str, str]]:
+        rows = []
+        for spec in self.nodes():
+            container = self.find(spec.name)
+            rows.append((spec.name, container.status if container else "absent"))
+        return rows
+
+    def leftovers(self) -> list[str]:
+        """Names of anything of this project still on the engine."""
+        found = [c.name for c in self.cli.containers.list(all=True, filters=self._filter())]
+        found += [n.name for n in self.cli.networks.list(filters=self._filter())]
+        found += [v.name for v in self.cli.volumes.list(filters=self._filter())]
+        return found
+
+    # ------------------------------------------------------------------ helpers for tests
+    def find(self, node: str):
+        try:
+            return self.cli.containers.get(self.container_name(node))
+        except NotFound:
+            return None
+
+    def container(self, node: str):
+        found = self.find(node)
+        if found is None:
+            raise TestbedError(f"no container for node {node!r}: is the testbed up?")
+        return found
+
+    def exec(self, node: str, *argv: str, user: str = "root", env: dict | None = None,
+             workdir: str | None = None) -> ExecResult:
+        """Run ``argv`` on ``node`` (no shell unless argv asks for one)."""
+        code, output = self.container(node).exec_run(list(argv), user=user, environment=env,
+                                                     workdir=workdir, demux=False)
+        return ExecResult(code, (output or b"").decode(errors="replace"))
+
+    def kill_node(self, node: str) -> None:
+        self.container(node).kill()
+
+    def start_node(self, node: str) -> None:
+        self.container(node).start()
+
+    def stop_slurmctld(self) -> None:
+        self.container("slurmctld").stop(timeout=5)
+
+    def start_slurmctld(self) -> None:
+        self.container("slurmctld").start()
+
+    def disconnect(self, node: str) -> None:
+        self.cli.networks.get(self.network_name).disconnect(self.container(node))
+
+    def reconnect(self, node: str) -> None:
+        self.cli.networks.get(self.network_name).connect(
+            self.container(node), aliases=[node], ipv4_address=self.addresses()[node])
+
+    def logs(self, node: str, lines: int = 20) -> str:
+        container = self.find(node)
+        if container is None:
+            return "(no container)"
+        return container.logs(tail=lines).decode(errors="replace")
+
+    def wait_for(self, ready: Callable[[], bool], timeout: float, what: str, node: str,
+                 extra: Callable[[], str] | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            time.sleep(0.5)
+        detail = extra() if extra else ""
+        raise TestbedError(f"{what} within {timeout:.0f} s. Last log lines of {node}:\n"
+                           f"{self.logs(node)}{detail}")
+
+    def _filter(self) -> dict:
+        return {"label": f"hpchub.project={self.project}"}
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    code: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+
+@contextmanager
+def stage(times: dict[str, float], name: str) -> Iterator[None]:
+    start = time.monotonic()
+    yield
+    times[name] = time.monotonic() - start
+    print(f"testbed: {name:<12} {times[name]:6.1f} s", flush=True)
+
+
+def free_subnet(taken: list[str]) -> ipaddress.IPv4Network:
+    """A /24 in 172.28.0.0/14 that overlaps no existing Docker network.
+
+    >>> str(free_subnet(["172.28.0.0/24", "172.17.0.0/16"]))
+    '172.28.1.0/24'
+    """
+    used = [ipaddress.ip_network(t) for t in taken if t and ":" not in t]
+    for candidate in ipaddress.ip_network("172.28.0.0/14").subnets(new_prefix=24):
+        if not any(candidate.overlaps(u) for u in used):
+            return candidate
+    raise TestbedError("no free /24 in 172.28.0.0/14 for the testbed network")
+
+
+def node_requirements() -> list[str]:
+    """hpchub's own dependencies plus its ``node`` extra, from the installed metadata."""
+    reqs = []
+    for req in metadata.requires("hpchub") or []:
+        spec, _, marker = req.partition(";")
+        if not marker or 'extra == "node"' in marker:
+            reqs.append(spec.strip())
+    return reqs
+
+
+def build_wheel(out: Path) -> None:
+    """A wheel of this checkout (or of the installed distribution's source)."""
+    source = Path(__file__).resolve().parent.parent
+    if not (SOURCE / "pyproject.toml").exists():
+        raise TestbedError("build the image from a source checkout of hpchub (no pyproject.toml)")
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(out), str(SOURCE)],
+        capture_output=True, text=True,
+    )
+    if done.returncode:
+        raise TestbedError("building the hpchub wheel failed:\n" + done.stderr[-2000:])
+
+
+def from_site(site_path: str | Path, project: str = "hpchub", hub_port: int | None = None) -> Testbed:
+    path = Path(site_path)
+    if not path.exists():
+        path = Path(str(resources.files("hpchub.site_configs").joinpath(f"{site_path}.yaml")))
+    site = load_site(path)
+    if not site.runnable_testbed:
+        raise TestbedError(f"site {site.name!r} is not a runnable testbed (runnable_testbed: false)")
+    return Testbed(site=site, site_path=path, project=project, hub_port=hub_port)

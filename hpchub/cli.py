@@ -1,0 +1,92 @@
+"""The ``hpchub`` command: ``testbed``, ``hub`` and ``site`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def cmd_testbed(args: argparse.Namespace) -> int:
+    from hpchub.containers.engine import TestbedError
+    from hpchub.containers.testbed import from_site
+
+    try:
+        bed = from_site(args.site, project=args.project)
+        if args.action == "up":
+            start = time.monotonic()
+            bed.up(build=not args.no_build)
+            secrets = bed.secrets()
+            users = ", ".join(u.name for u in bed.site.users)
+            print(f"testbed: up in {time.monotonic() - start:.1f} s\n"
+                  f"  hub:      {bed.hub_url}\n  users:    {users}\n"
+                  f"  password: {secrets['demo_password']}")
+        elif args.action == "down":
+            bed.down(keep_data=args.keep_data)
+            print("testbed: down" + (" (data volumes kept)" if args.keep_data else ""))
+        elif args.action == "status":
+            for node, state in bed.status():
+                print(f"{node:<12} {state}")
+            if bed.find("slurmctld"):
+                print(bed.exec("slurmctld", "sinfo").output, end="")
+        elif args.action == "exec":
+            command = args.command[1:] if args.command[:1] == ["--"] else args.command
+            result = bed.exec(args.node, *command, user=args.user)
+            print(result.output, end="")
+            return result.code
+    except TestbedError as exc:
+        print(f"testbed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_hub(args: argparse.Namespace) -> int:
+    from hpchub.hub import run_hub
+
+    return run_hub(args.site, args.state_dir)
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    from hpchub.site_configs import SiteConfigError, load_site
+
+    try:
+        site = load_site(args.path)
+    except SiteConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{args.path}: valid site {site.name!r}: {len(site.hostnames)} nodes, "
+          f"{len(site.partitions)} partitions, {len(site.profiles)} profiles")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="hpchub", description=__doc__)
+    sub = top.add_subparsers(dest="cmd", required=True)
+
+    tb = sub.add_parser("testbed", help="the Slurm-in-Docker test center")
+    tb.add_argument("action", choices=["up", "down", "status", "exec"])
+    tb.add_argument("node", nargs="?", help="node for exec (e.g. c1, login1, hub)")
+    tb.add_argument("command", nargs=argparse.REMAINDER, help="command for exec, after --")
+    tb.add_argument("--site", default="testbed", help="site YAML or bundled name")
+    tb.add_argument("--project", default="hpchub", help="prefix of containers and volumes")
+    tb.add_argument("--keep-data", action="store_true", help="down: keep volumes")
+    tb.add_argument("--no-build", action="store_true", help="up: reuse the existing image")
+    tb.add_argument("--user", default="root", help="exec: run as this user")
+    tb.set_defaults(func=cmd_testbed)
+
+    hub = sub.add_parser("hub", help="run JupyterHub for a site")
+    hub.add_argument("--site", required=True)
+    hub.add_argument("--state-dir", default="/srv/hpchub")
+    hub.set_defaults(func=cmd_hub)
+
+    site = sub.add_parser("site", help="site configs")
+    site_sub = site.add_subparsers(dest="site_cmd", required=True)
+    validate = site_sub.add_parser("validate", help="check a site YAML file")
+    validate.add_argument("path")
+    validate.set_defaults(func=cmd_site)
+    return top
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    sys.exit(args.func(args))

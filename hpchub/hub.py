@@ -1,0 +1,46 @@
+"""Turn a site config into a running JupyterHub (``hpchub hub --site ...``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hpchub.site_configs import Site, load_site
+
+CONFIG_TEMPLATE = """\
+# Written by `hpchub hub`; edit the site config instead.
+from hpchub.hub import configure
+configure(c, {site!r}, {state!r})
+"""
+
+
+def configure(c, site_path: str, state_dir: str) -> Site:  # noqa: ANN001 - traitlets Config
+    """Fill a JupyterHub config object from the site config."""
+    site = load_site(site_path)
+    state = Path(state_dir)
+    c.JupyterHub.bind_url = f"http://0.0.0.0:{site.hub.port}"
+    c.JupyterHub.hub_ip = "0.0.0.0"
+    c.JupyterHub.hub_connect_ip = os.uname().nodename
+    c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+    c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
+    c.JupyterHub.authenticator_class = "pam"
+    if site.users:
+        c.Authenticator.allowed_users = {u.name for u in site.users}
+    else:
+        c.Authenticator.allow_all = True
+    c.Authenticator.admin_users = set(site.hub.admin_users)
+    c.JupyterHub.cleanup_servers = False
+    return site
+
+
+def run_hub(site_path: str, state_dir: str) -> int:
+    state = Path(state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    state.chmod(0o700)
+    load_site(site_path)  # fail here, with the key named, rather than inside JupyterHub
+    config = state / "jupyterhub_config.py"
+    config.write_text(CONFIG_TEMPLATE.format(site=str(site_path), state=str(state)))
+    os.chdir(state)
+    os.execvp("jupyterhub", ["jupyterhub", "-f", str(config)])
+    return 0

@@ -1,0 +1,1 @@
+"""Multi-node work from a notebook: ipyparallel, MPI and Dask on Slurm."""

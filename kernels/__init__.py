@@ -1,0 +1,1 @@
+"""Curated per-collaboration kernel releases: publish, validate, promote, retire."""

@@ -1,0 +1,66 @@
+"""Read a site YAML file into a validated :class:`Site`, with errors that name the key."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from .schema import Site
+
+
+class SiteConfigError(ValueError):
+    """The site config is unreadable or invalid; the message names file and key."""
+
+
+def key_path(loc: tuple) -> str:
+    """Render a pydantic location as ``profiles[2].time``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def describe(error: dict) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; see docs/site-config.md)"
+    where = key_path(error["loc"])
+    # Cross-reference errors already start with the key they are about.
+    return message if where == "(top level)" else f"{where}: {message}"
+
+
+def parse_site(text: str, source: str = "<string>") -> Site:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SiteConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SiteConfigError(f"{source}: expected a mapping of keys at the top level")
+    try:
+        return Site.model_validate(data)
+    except ValidationError as exc:
+        lines = [describe(e) for e in exc.errors()]
+        raise SiteConfigError(f"{source}: invalid site config:\n  " + "\n  ".join(lines)) from None
+
+
+def load_site(path: str | Path) -> Site:
+    """Load a site file, or a bundled site by name (``testbed``, ``perlmutter``)."""
+    candidate = Path(path)
+    if not candidate.exists() and candidate.suffix == "":
+        return bundled_site(str(path))
+    try:
+        text = candidate.read_text()
+    except OSError as exc:
+        raise SiteConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_site(text, str(path))
+
+
+def bundled_site(name: str) -> Site:
+    """A site config shipped inside the package."""
+    res = resources.files("hpchub.site_configs").joinpath(f"{name}.yaml")
+    if not res.is_file():
+        raise SiteConfigError(f"no site config file {name!r} and no bundled site of that name")
+    return parse_site(res.read_text(), f"{name}.yaml")

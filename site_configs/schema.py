@@ -1,0 +1,265 @@
+"""The site description: nodes, partitions, QOS, collaborations, users and node profiles.
+
+A site config is YAML validated by these models. Unknown keys are rejected, and every error
+names the key path that is wrong (``profiles[2].partition``), so a center admin can fix it
+without reading Python.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .hostlist import expand_hostlist
+
+NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+WALLTIME = re.compile(r"^(?:(\d+)-)?(\d{1,2}):(\d{2}):(\d{2})$")
+
+
+def walltime_minutes(value: str) -> int:
+    """Minutes in a Slurm walltime ``[D-]HH:MM:SS``.
+
+    >>> walltime_minutes("1-00:30:00")
+    1470
+    """
+    match = WALLTIME.match(value)
+    if not match:
+        raise ValueError(f"walltime {value!r} is not of the form [D-]HH:MM:SS")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return days * 1440 + hours * 60 + minutes + (1 if seconds else 0)
+
+
+class Strict(BaseModel):
+    """Base model: unknown keys are an error, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeGroup(Strict):
+    """Compute nodes that share one hardware description."""
+
+    names: str = Field(description="Slurm hostlist, e.g. 'c[1-3]' or 'nid[001000-002999]'")
+    cpus: int = Field(ge=1, le=4096)
+    memory_mb: int = Field(ge=256)
+    gpus: int = Field(default=0, ge=0, le=16)
+    features: tuple[str, ...] = ()
+
+    @field_validator("names")
+    @classmethod
+    def _hostlist(cls, value: str) -> str:
+        expand_hostlist(value)
+        return value
+
+    @property
+    def hostnames(self) -> list[str]:
+        return expand_hostlist(self.names)
+
+
+class Partition(Strict):
+    name: str = Field(pattern=NAME)
+    nodes: str = Field(description="Slurm hostlist of member nodes")
+    default: bool = False
+    exclusive: bool = Field(default=False, description="whole nodes only (OverSubscribe=EXCLUSIVE)")
+    max_time: str = "12:00:00"
+    description: str = ""
+
+    @field_validator("max_time")
+    @classmethod
+    def _walltime(cls, value: str) -> str:
+        walltime_minutes(value)
+        return value
+
+
+class Qos(Strict):
+    name: str = Field(pattern=NAME)
+    description: str = ""
+    max_time: str | None = None
+    max_jobs_per_user: int | None = Field(default=None, ge=1)
+    priority: int = Field(default=0, ge=0)
+
+
+class Collaboration(Strict):
+    """A science collaboration: one Unix group and one Slurm account."""
+
+    name: str = Field(pattern=NAME)
+    display_name: str
+    gid: int = Field(ge=1000, lt=65534)
+    members: tuple[str, ...] = ()
+
+
+class User(Strict):
+    """A testbed user (a real center takes users from its directory)."""
+
+    name: str = Field(pattern=NAME)
+    uid: int = Field(ge=1000, lt=65534)
+    full_name: str = ""
+
+
+class SharedNode(Strict):
+    """An interactive node where servers start without Slurm (NERSC's login nodes)."""
+
+    name: str = Field(pattern=NAME)
+    max_cpus_per_user: int = Field(default=2, ge=1)
+    max_memory_mb_per_user: int = Field(default=4096, ge=256)
+
+
+class Profile(Strict):
+    """A node profile offered at login."""
+
+    name: str = Field(pattern=NAME)
+    display_name: str
+    description: str
+    kind: Literal["shared", "slurm"]
+    partition: str | None = None
+    nodes: int = Field(default=1, ge=1)
+    max_nodes: int | None = Field(default=None, ge=1)
+    gpus_per_node: int = Field(default=0, ge=0)
+    cpus_per_task: int | None = Field(default=None, ge=1)
+    time: str = "01:00:00"
+    qos: tuple[str, ...] = Field(default=(), description="QOS choices; the first is the default")
+    configurable: bool = Field(default=False, description="user picks nodes/time/QOS/account")
+    allowed_groups: tuple[str, ...] = Field(default=(), description="empty: everyone")
+    pending_timeout_s: int = Field(default=600, ge=10)
+    charge: str = ""
+
+    @field_validator("time")
+    @classmethod
+    def _walltime(cls, value: str) -> str:
+        walltime_minutes(value)
+        return value
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Profile:
+        if self.kind == "slurm" and not self.partition:
+            raise ValueError("a 'slurm' profile needs a partition")
+        if self.kind == "shared" and self.partition:
+            raise ValueError("a 'shared' profile runs without Slurm: remove 'partition'")
+        return self
+
+
+class Network(Strict):
+    interface: str = Field(
+        default="eth0", description="interface that engines/workers on other nodes can reach"
+    )
+
+
+class Hub(Strict):
+    port: int = Field(default=8000, ge=1, le=65535)
+    admin_users: tuple[str, ...] = ()
+
+
+class Site(Strict):
+    """A whole site: what the hub offers and, for a testbed, what the containers are."""
+
+    name: str = Field(pattern=NAME)
+    description: str = ""
+    cluster_name: str = Field(pattern=NAME)
+    runnable_testbed: bool = Field(
+        default=False, description="true when `hpchub testbed up` can build this site in Docker"
+    )
+    node_groups: tuple[NodeGroup, ...] = Field(min_length=1)
+    partitions: tuple[Partition, ...] = Field(min_length=1)
+    qos: tuple[Qos, ...] = (Qos(name="normal"),)
+    collaborations: tuple[Collaboration, ...] = ()
+    users: tuple[User, ...] = ()
+    default_account: str = Field(default="general", pattern=NAME)
+    shared_nodes: tuple[SharedNode, ...] = ()
+    profiles: tuple[Profile, ...] = Field(min_length=1)
+    kernel_root: str = "/global/common/software/jupyter/kernels"
+    runtime_prefix: str = "/opt/hpchub/venv"
+    network: Network = Network()
+    hub: Hub = Hub()
+
+    @property
+    def hostnames(self) -> list[str]:
+        return [host for group in self.node_groups for host in group.hostnames]
+
+    def node_group(self, host: str) -> NodeGroup:
+        return next(g for g in self.node_groups if host in g.hostnames)
+
+    def partition(self, name: str) -> Partition:
+        return next(p for p in self.partitions if p.name == name)
+
+    def groups_of(self, user: str) -> list[str]:
+        return [c.name for c in self.collaborations if user in c.members]
+
+    @model_validator(mode="after")
+    def _references(self) -> Site:
+        errors = CrossReferences(self)
+        errors.check()
+        return self
+
+
+class CrossReferences:
+    """Checks that names used in one section exist in another; raises naming the key."""
+
+    def __init__(self, site: Site):
+        self.site = site
+
+    def check(self) -> None:
+        site = self.site
+        hosts = set(site.hostnames)
+        if len(hosts) != len(site.hostnames):
+            raise ValueError("node_groups: a node is listed twice")
+        unique("partitions", [p.name for p in site.partitions])
+        unique("qos", [q.name for q in site.qos])
+        unique("users", [u.name for u in site.users])
+        unique("profiles", [p.name for p in site.profiles])
+        unique("collaborations", [c.name for c in site.collaborations])
+        for i, part in enumerate(site.partitions):
+            missing = sorted(set(expand_hostlist(part.nodes)) - hosts)
+            if missing:
+                raise ValueError(f"partitions[{i}].nodes: unknown node(s) {', '.join(missing)}")
+        if sum(p.default for p in site.partitions) > 1:
+            raise ValueError("partitions: more than one partition has default: true")
+        users = {u.name for u in site.users}
+        for i, collab in enumerate(site.collaborations):
+            if collab.name == site.default_account:
+                raise ValueError(f"collaborations[{i}].name: clashes with default_account")
+            stray = sorted(set(collab.members) - users) if users else []
+            if stray:
+                raise ValueError(f"collaborations[{i}].members: unknown user(s) {', '.join(stray)}")
+        self._check_profiles()
+
+    def _check_profiles(self) -> None:
+        site = self.site
+        partitions = {p.name for p in site.partitions}
+        qos = {q.name for q in site.qos}
+        groups = {c.name for c in site.collaborations}
+        for i, prof in enumerate(site.profiles):
+            where = f"profiles[{i}]"
+            if prof.partition and prof.partition not in partitions:
+                raise ValueError(
+                    f"{where}.partition: unknown partition {prof.partition!r} "
+                    f"(known: {', '.join(sorted(partitions))})"
+                )
+            for name in prof.qos:
+                if name not in qos:
+                    raise ValueError(f"{where}.qos: unknown QOS {name!r}")
+            for name in prof.allowed_groups:
+                if name not in groups:
+                    raise ValueError(f"{where}.allowed_groups: unknown collaboration {name!r}")
+            if prof.kind == "shared" and not site.shared_nodes:
+                raise ValueError(f"{where}.kind: 'shared' needs at least one entry in shared_nodes")
+            if prof.partition:
+                self._check_fits(where, prof)
+
+    def _check_fits(self, where: str, prof: Profile) -> None:
+        part = self.site.partition(prof.partition)
+        members = expand_hostlist(part.nodes)
+        if max(prof.nodes, prof.max_nodes or 0) > len(members):
+            raise ValueError(f"{where}.nodes: partition {part.name!r} has {len(members)} node(s)")
+        if prof.gpus_per_node > min(self.site.node_group(h).gpus for h in members):
+            raise ValueError(f"{where}.gpus_per_node: nodes of {part.name!r} have fewer GPUs")
+        if walltime_minutes(prof.time) > walltime_minutes(part.max_time):
+            raise ValueError(f"{where}.time: longer than partition {part.name!r} max_time")
+
+
+def unique(section: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise ValueError(f"{section}[{i}].name: {name!r} is defined twice")
+        seen.add(name)
