@@ -58,7 +58,7 @@ def apt_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
         for stanza in text.split("\n\n"):
             uris = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
             suites = re.search(r"^Suites:\s*(.+)$", stanza, re.M)
-            if uris and suites and re.search(r"\bbookworm\b", suites.group(1)):
+            if uris and suites and "bookworm" in suites.group(1).split():
                 return uris.group(1)
     legacy = sources_dir / "sources.list"
     if legacy.exists():

@@ -326,6 +326,10 @@ class Testbed:
                                                      workdir=workdir, demux=False)
         return ExecResult(code, (output or b"").decode(errors="replace"))
 
+    def run_as(self, user: str, node: str, *argv: str) -> ExecResult:
+        """Run ``argv`` as a site user in their home directory, as a login would."""
+        return self.exec(node, *argv, user=user, workdir=f"/home/{user}")
+
     def kill_node(self, node: str) -> None:
         self.container(node).kill()
 

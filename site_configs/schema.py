@@ -248,10 +248,11 @@ class CrossReferences:
 
     def _check_fits(self, where: str, prof: Profile) -> None:
         part = self.site.partition(prof.partition)
-        members = expand_hostlist(part.nodes)
+        members = set(expand_hostlist(part.nodes))
         if max(prof.nodes, prof.max_nodes or 0) > len(members):
             raise ValueError(f"{where}.nodes: partition {part.name!r} has {len(members)} node(s)")
-        if prof.gpus_per_node > min(self.site.node_group(h).gpus for h in members):
+        gpus = [g.gpus for g in self.site.node_groups if members & set(g.hostnames)]
+        if prof.gpus_per_node > min(gpus):
             raise ValueError(f"{where}.gpus_per_node: nodes of {part.name!r} have fewer GPUs")
         if walltime_minutes(prof.time) > walltime_minutes(part.max_time):
             raise ValueError(f"{where}.time: longer than partition {part.name!r} max_time")
