@@ -48,7 +48,7 @@ def client(start: bool = True, wait_s: float = 60) -> docker.DockerClient:
         except DockerException:
             time.sleep(0.5)
     tail = DOCKERD_LOG.read_text(errors="replace").splitlines()[-10:]
-    raise TestbedError("dockerd did not answer within %d s:\n%s" % (wait_s, "\n".join(tail)))
+    raise TestbedError(f"dockerd did not answer within {wait_s:.0f} s:\n" + "\n".join(tail))
 
 
 def apt_mirror(sources_dir: Path = Path("/etc/apt")) -> str:

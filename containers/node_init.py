@@ -109,21 +109,68 @@ def role_slurmd(gpus: int) -> None:
     os.execvp("slurmd", ["slurmd", "-D"])
 
 
+SSHD_CONFIG = """\
+# hpchub shared node: users arrive from the hub by host-based authentication only.
+HostbasedAuthentication yes
+HostbasedUsesNameFromPacketOnly yes
+IgnoreRhosts yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication no
+PermitRootLogin no
+"""
+SSH_CLIENT_CONFIG = """\
+# hpchub hub: log in to shared nodes as the user with the hub's host key (ssh-keysign).
+Host *
+    HostbasedAuthentication yes
+    EnableSSHKeysign yes
+    PreferredAuthentications hostbased
+    StrictHostKeyChecking yes
+    UserKnownHostsFile /dev/null
+    GlobalKnownHostsFile /etc/ssh/ssh_known_hosts
+    LogLevel ERROR
+"""
+
+
+def install_ssh_identity() -> None:
+    """This node's host key (from its secrets mount) and every hpchub node's public key."""
+    for suffix, mode in (("", 0o600), (".pub", 0o644)):
+        target = Path(f"/etc/ssh/ssh_host_ed25519_key{suffix}")
+        shutil.copy(SECRETS / f"ssh_host_ed25519_key{suffix}", target)
+        target.chmod(mode)
+    shutil.copy(GENERATED / "ssh_known_hosts", "/etc/ssh/ssh_known_hosts")
+
+
 def role_login() -> None:
     """The shared interactive node: a Slurm submit host plus sshd for the hub."""
-    run("ssh-keygen", "-A", capture_output=True)
+    install_ssh_identity()
+    Path("/etc/ssh/sshd_config.d/hpchub.conf").write_text(
+        SSHD_CONFIG + "HostKey /etc/ssh/ssh_host_ed25519_key\n")
+    Path("/etc/ssh/shosts.equiv").write_text("hub\n")
     Path("/run/sshd").mkdir(exist_ok=True)
     os.execvp("/usr/sbin/sshd", ["/usr/sbin/sshd", "-D", "-e"])
 
 
 def role_hub() -> None:
-    """JupyterHub with hpchub; demo users log in with the password in the secrets mount."""
-    secrets = json.loads((SECRETS / "secrets.json").read_text())
+    """JupyterHub as an unprivileged user whose only privilege is the generated sudoers rule."""
     spec = json.loads((GENERATED / "unix_accounts.json").read_text())
+    hub_user = spec["hub_user"]
+    secrets = json.loads((SECRETS / "secrets.json").read_text())
     lines = "".join(f"{u['name']}:{secrets['demo_password']}\n" for u in spec["users"])
     run("chpasswd", input=lines, text=True)
-    os.execvp("hpchub", ["hpchub", "hub", "--site", str(GENERATED / "site.yaml"),
-                         "--state-dir", "/srv/hpchub"])
+    if run("getent", "passwd", hub_user, check=False, capture_output=True).returncode:
+        # shadow: PAM checks site users' passwords; ssh-keysign signs with the host key.
+        run("useradd", "-r", "-M", "-d", "/srv/hpchub", "-s", "/usr/sbin/nologin",
+            "-G", "shadow", hub_user)
+    sudoers = Path("/etc/sudoers.d/hpchub")
+    shutil.copy(GENERATED / "sudoers", sudoers)
+    sudoers.chmod(0o440)
+    run("visudo", "-cqf", str(sudoers))
+    install_ssh_identity()
+    Path("/etc/ssh/ssh_config.d/hpchub.conf").write_text(SSH_CLIENT_CONFIG)
+    run("chown", "-R", f"{hub_user}:{hub_user}", "/srv/hpchub")
+    os.execvp("runuser", ["runuser", "-u", hub_user, "--", "hpchub", "hub",
+                          "--site", str(GENERATED / "site.yaml"), "--state-dir", "/srv/hpchub"])
 
 
 def main() -> None:

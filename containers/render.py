@@ -141,15 +141,37 @@ def sacctmgr_commands(site: Site) -> list[list[str]]:
     return cmds
 
 
+USERS_GROUP_GID = 4999
+
+
 def unix_accounts(site: Site) -> dict:
     """Users and groups to create identically in every container."""
+    groups = [{"name": c.name, "gid": c.gid} for c in site.collaborations]
+    groups.append({"name": site.hub.users_group, "gid": USERS_GROUP_GID})
     return {
-        "groups": [{"name": c.name, "gid": c.gid} for c in site.collaborations],
+        "groups": groups,
         "users": [
-            {"name": u.name, "uid": u.uid, "comment": u.full_name, "groups": site.groups_of(u.name)}
+            {"name": u.name, "uid": u.uid, "comment": u.full_name,
+             "groups": [*site.groups_of(u.name), site.hub.users_group]}
             for u in site.users
         ],
+        "hub_user": site.hub.user,
     }
+
+
+def sudoers(site: Site) -> str:
+    """The hub's only privilege: these commands, as a member of the users group."""
+    hub, group = site.hub.user, site.hub.users_group
+    return (
+        "# hpchub: the hub may run exactly these commands, as a user of the hub's users group.\n"
+        f"Defaults:{hub} !requiretty, !lecture, env_reset\n"
+        f"{hub} ALL=(%{group}) NOPASSWD: /usr/bin/sbatch, /usr/bin/scancel, /usr/bin/ssh\n"
+    )
+
+
+def ssh_known_hosts(public_keys: dict[str, str]) -> str:
+    """Host keys of the hub and shared nodes, by node name."""
+    return "".join(f"{node} {key.strip()}\n" for node, key in sorted(public_keys.items()))
 
 
 def gpu_devices(site: Site, host: str) -> int:
@@ -166,6 +188,7 @@ def generated_files(site: Site, db_password: str) -> dict[str, str]:
         "unix_accounts.json": json.dumps(unix_accounts(site), indent=2),
         "sacctmgr.json": json.dumps(sacctmgr_commands(site), indent=1),
         "openmpi-mca-params.conf": openmpi_params(site),
+        "sudoers": sudoers(site),
     }
 
 

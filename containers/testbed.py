@@ -26,7 +26,6 @@ from pathlib import Path
 
 import docker
 from docker.errors import APIError, NotFound
-
 from hpchub.site_configs import Site, load_site
 
 from . import render
@@ -45,7 +44,7 @@ class NodeSpec:
     command: tuple[str, ...]
     volumes: tuple[tuple[str, str], ...] = ()
     ports: tuple[tuple[int, int], ...] = ()
-    mount_secrets: bool = False
+    has_secrets: bool = False  # mounts .testbed/<project>/secrets/<node> at /etc/hpchub/secrets
 
 
 @dataclass
@@ -94,10 +93,10 @@ class Testbed:
         for host in self.site.hostnames:
             specs.append(NodeSpec(host, ("slurmd", str(render.gpu_devices(self.site, host))), shared))
         for login in self.site.shared_nodes:
-            specs.append(NodeSpec(login.name, ("login",), shared))
+            specs.append(NodeSpec(login.name, ("login",), shared, has_secrets=True))
         specs.append(
             NodeSpec("hub", ("hub",), (*shared, (self.volume("hubdata"), "/srv/hpchub")),
-                     ports=((8000, self.hub_port),), mount_secrets=True)
+                     ports=((self.site.hub.port, self.hub_port),), has_secrets=True)
         )
         return specs
 
@@ -113,11 +112,29 @@ class Testbed:
             path.chmod(0o600)
         return json.loads(path.read_text())
 
+    def ssh_host_keys(self) -> dict[str, str]:
+        """Make (once) the SSH host keys of the hub and shared nodes; returns public keys."""
+        public = {}
+        for spec in self.nodes():
+            if not spec.has_secrets:
+                continue
+            key = self.state / "secrets" / spec.name / "ssh_host_ed25519_key"
+            if not key.exists():
+                key.parent.mkdir(parents=True, exist_ok=True)
+                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", spec.name,
+                                "-f", str(key)], check=True)
+            public[spec.name] = key.with_suffix(".pub").read_text()
+        hub_secrets = self.state / "secrets" / "hub" / "secrets.json"
+        hub_secrets.write_text(json.dumps({"demo_password": self.secrets()["demo_password"]}))
+        hub_secrets.chmod(0o600)
+        return public
+
     def write_generated(self) -> str:
         """Write the generated config directory; returns a hash of its content."""
         out = self.state / "generated"
         out.mkdir(parents=True, exist_ok=True)
         files = render.generated_files(self.site, self.secrets()["db_password"])
+        files["ssh_known_hosts"] = render.ssh_known_hosts(self.ssh_host_keys())
         files["site.yaml"] = self.site_path.read_text()
         digest = hashlib.sha256()
         for name, text in sorted(files.items()):
@@ -137,6 +154,7 @@ class Testbed:
         shutil.copy("/etc/ssl/certs/ca-certificates.crt", ctx / "host-ca.crt")
         (ctx / "requirements-node.txt").write_text("\n".join(node_requirements()) + "\n")
         build_wheel(ctx / "wheels")
+        install_chp(self.state / "chp", ctx / "chp")
         logfile = self.state / "build.log"
         with logfile.open("w") as log:
             try:
@@ -215,8 +233,9 @@ class Testbed:
         generated = self.state / "generated"
         mounts = [docker.types.Mount("/etc/hpchub/generated", str(generated), type="bind",
                                      read_only=True)]
-        if spec.mount_secrets:
-            mounts.append(docker.types.Mount("/etc/hpchub/secrets", str(self.state / "secrets"),
+        if spec.has_secrets:
+            mounts.append(docker.types.Mount("/etc/hpchub/secrets",
+                                             str(self.state / "secrets" / spec.name),
                                              type="bind", read_only=True))
         mounts += [docker.types.Mount(target, vol, type="volume") for vol, target in spec.volumes]
         return self.cli.containers.create(
@@ -411,9 +430,29 @@ def node_requirements() -> list[str]:
     return reqs
 
 
+CHP_VERSION = "5.3.0"
+
+
+def install_chp(cache: Path, target: Path) -> None:
+    """configurable-http-proxy from the npm registry (cached; pure JavaScript)."""
+    marker = cache / f".chp-{CHP_VERSION}"
+    if not marker.exists():
+        shutil.rmtree(cache, ignore_errors=True)
+        cache.mkdir(parents=True)
+        npm = shutil.which("npm")
+        if not npm:
+            raise TestbedError("no npm: run `scripts/bootstrap-host` (installs Debian's npm)")
+        done = subprocess.run([npm, "install", "--prefix", str(cache), "--no-fund", "--no-audit",
+                               f"configurable-http-proxy@{CHP_VERSION}"],
+                              capture_output=True, text=True)
+        if done.returncode:
+            raise TestbedError("npm install configurable-http-proxy failed:\n" + done.stderr[-2000:])
+        marker.touch()
+    shutil.copytree(cache, target, symlinks=True, ignore=shutil.ignore_patterns(".chp-*"))
+
+
 def build_wheel(out: Path) -> None:
-    """A wheel of this checkout (or of the installed distribution's source)."""
-    source = Path(__file__).resolve().parent.parent
+    """A wheel of this checkout."""
     if not (SOURCE / "pyproject.toml").exists():
         raise TestbedError("build the image from a source checkout of hpchub (no pyproject.toml)")
     done = subprocess.run(

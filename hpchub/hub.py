@@ -30,7 +30,19 @@ def configure(c, site_path: str, state_dir: str) -> Site:  # noqa: ANN001 - trai
     else:
         c.Authenticator.allow_all = True
     c.Authenticator.admin_users = set(site.hub.admin_users)
+    c.PAMAuthenticator.open_sessions = False
+    # Servers outlive the hub: a restarted hub re-attaches to them (spawner state).
     c.JupyterHub.cleanup_servers = False
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.authenticate_prometheus = False
+    import hpchub.spawners.api  # noqa: F401 - replaces batchspawner's API handler
+
+    c.JupyterHub.spawner_class = "hpchub.spawners.profiles.ProfilesSpawner"
+    c.ProfilesSpawner.site_path = str(site_path)
+    c.Spawner.cmd = [f"{site.runtime_prefix}/bin/jupyterhub-singleuser"]
+    c.Spawner.default_url = "/lab"
+    c.Spawner.poll_interval = 10
+    c.Spawner.http_timeout = 120
     return site
 
 

@@ -148,6 +148,11 @@ class Network(Strict):
 class Hub(Strict):
     port: int = Field(default=8000, ge=1, le=65535)
     admin_users: tuple[str, ...] = ()
+    user: str = Field(default="jupyterhub", pattern=NAME, description="unprivileged hub account")
+    users_group: str = Field(
+        default="hpcusers", pattern=NAME,
+        description="Unix group of users the hub may start servers for (its sudoers rule)",
+    )
 
 
 class Site(Strict):

@@ -48,7 +48,9 @@ def test_unix_accounts_have_fixed_ids():
     spec = render.unix_accounts(SITE)
     assert {"name": "desi", "gid": 5001} in spec["groups"]
     carol = next(u for u in spec["users"] if u["name"] == "carol")
-    assert carol["uid"] == 2003 and carol["groups"] == ["desi", "lsst"]
+    assert carol["uid"] == 2003 and carol["groups"] == ["desi", "lsst", "hpcusers"]
+    assert {"name": "hpcusers", "gid": 4999} in spec["groups"]
+    assert "NOPASSWD: /usr/bin/sbatch, /usr/bin/scancel, /usr/bin/ssh" in render.sudoers(SITE)
 
 
 def test_generated_files_are_complete():

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from hpchub.site_configs import SiteConfigError, bundled_site, load_site
 from hpchub.site_configs.hostlist import expand_hostlist
 from hpchub.site_configs.loader import parse_site

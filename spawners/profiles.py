@@ -1,0 +1,178 @@
+"""The node-profile page and the spawner that runs the chosen profile.
+
+Extends ``wrapspawner.ProfilesSpawner``. Profiles come from the site config, filtered by the
+user's groups; the user's choice is validated (:mod:`.options`) against the site and their
+real Slurm associations before anything is submitted, and the child spawner is built with
+every argument JupyterHub 6 gives a spawner (upstream wrapspawner passes a reduced set, so
+the child lacks ``orm_spawner``, ``user_options``, internal-SSL paths...).
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import time
+from importlib import resources
+
+import jinja2
+import wrapspawner
+from hpchub.site_configs import Site, load_site
+from tornado import web
+from traitlets import Unicode, default
+
+from .options import OptionsError, SpawnRequest, UserChoices, parse_request, visible_profiles
+from .poller import poller
+from .runner import CommandTimeout, run
+from .shared_node import SharedNodeSpawner
+from .slurm import END_REASONS, SlurmSpawner
+from .slurm_cli import parse_associations, parse_reservations
+
+CHOICES_TTL = 60.0
+_choices_cache: dict[str, tuple[float, UserChoices]] = {}
+_FORM = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+def unix_groups(user: str) -> tuple[str, ...]:
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return ()
+    return tuple(grp.getgrgid(g).gr_name for g in os.getgrouplist(user, entry.pw_gid))
+
+
+async def user_choices(site: Site, user: str) -> UserChoices:
+    """Accounts/QOS from ``sacctmgr`` and usable reservations from ``scontrol`` (cached 60 s)."""
+    cached = _choices_cache.get(user)
+    if cached and time.monotonic() - cached[0] < CHOICES_TTL:
+        return cached[1]
+    groups = unix_groups(user)
+    try:
+        assoc = await run(["sacctmgr", "-n", "-P", "show", "assoc", "where", f"user={user}",
+                           "format=account,qos"], timeout=20)
+        res = await run(["scontrol", "-o", "show", "reservation"], timeout=20)
+    except CommandTimeout:
+        raise web.HTTPError(503, "Slurm's accounting is not answering; try again in a minute") from None
+    qos_by_account = parse_associations(assoc.out) if assoc.ok else {}
+    accounts = tuple(qos_by_account)
+    default = site.default_account if site.default_account in accounts else (accounts or ("",))[0]
+    choices = UserChoices(
+        accounts=accounts, default_account=default, qos_by_account=qos_by_account,
+        reservations=parse_reservations(res.out, user, accounts, groups) if res.ok else (),
+        groups=groups,
+    )
+    if assoc.ok:
+        _choices_cache[user] = (time.monotonic(), choices)
+    return choices
+
+
+def queue_summary(partition: str | None) -> str:
+    """"3 queued, 2 running" for a partition, from the shared poller's last snapshot."""
+    if not partition:
+        return ""
+    jobs = [j for j in poller().last_good.jobs.values() if j.partition == partition]
+    if not poller().last_good.ok:
+        return ""
+    return f"{sum(j.pending for j in jobs)} queued, {sum(j.running for j in jobs)} running"
+
+
+class ProfilesSpawner(wrapspawner.ProfilesSpawner):
+    """Offers the site's node profiles and runs the chosen one as a child spawner."""
+
+    site_path = Unicode(help="Site config file that defines the profiles").tag(config=True)
+
+    def __init__(self, **kwargs):
+        self._spawn_kwargs = dict(kwargs)
+        self._request_fields: dict = {}
+        super().__init__(**kwargs)
+        self.site = load_site(self.site_path)
+        self.profiles = [(p.display_name, p.name, self._class_for(p.kind), {})
+                         for p in self.site.profiles]
+
+    @staticmethod
+    def _class_for(kind: str):
+        return SharedNodeSpawner if kind == "shared" else SlurmSpawner
+
+    # --------------------------------------------------------------- the form
+    async def get_options_form(self):
+        choices = await user_choices(self.site, self.user.name)
+        profiles = visible_profiles(self.site, choices.groups)
+        last = dict(self.user_options or {})
+        template = resources.files("hpchub.spawners").joinpath("templates/profiles.html.j2")
+        return _FORM.from_string(template.read_text()).render(
+            profiles=profiles, choices=choices, last=last,
+            selected=last.get("profile") or profiles[0].name,
+            queue={p.name: queue_summary(p.partition) for p in profiles},
+            partitions={p.name: self.site.partition(p.partition) for p in profiles if p.partition},
+            stopped=END_REASONS.pop((self.user.name, self.name), None),
+        )
+
+    def options_from_form(self, formdata: dict) -> dict:
+        """Keep only the fields of the chosen profile; validation follows in
+        :meth:`validated` (async: it asks Slurm about the user's associations)."""
+        return {k: v for k, v in formdata.items() if k in
+                ("profile", "nodes", "time", "account", "qos", "reservation") and v != [""]}
+
+    async def run_options_from_form(self, formdata: dict) -> dict:
+        return (await self.validated(self.options_from_form(formdata))).as_options()
+
+    async def validated(self, raw: dict) -> SpawnRequest:
+        try:
+            return parse_request(self.site, raw, await user_choices(self.site, self.user.name))
+        except OptionsError as exc:
+            raise web.HTTPError(400, str(exc)) from None
+
+    async def _apply(self, spawner, user_options: dict) -> None:
+        """JupyterHub's ``apply_user_options`` hook: every spawn (form or API) passes here."""
+        request = await self.validated(dict(user_options or {}))
+        self.user_options = request.as_options()
+        self._request_fields = request.fields()
+
+    @default("apply_user_options")
+    def _default_apply(self):
+        return self._apply
+
+    # --------------------------------------------------------------- the child
+    def construct_child(self):
+        if self.child_spawner is not None:
+            return self.child_spawner
+        options = dict(self.user_options or {})
+        self.child_profile = options.get("profile", "")
+        profile = next((p for p in self.site.profiles if p.name == self.child_profile), None)
+        if profile is None:
+            return None  # nothing chosen yet (a new or stopped server)
+        self.child_class = self._class_for(profile.kind)
+        self.child_config = self.child_settings(profile)
+        kwargs = {**self._spawn_kwargs, "config": self.config, **self.child_config}
+        self.child_spawner = self.child_class(**kwargs)
+        self.child_spawner.clear_state()
+        if self.child_state:
+            self.child_spawner.load_state(self.child_state)
+        common = (set(self.trait_names()) & set(self.child_spawner.trait_names())
+                  - set(self.child_config) - {"apply_user_options", "options_form"})
+        for trait in common:
+            wrapspawner.wrapspawner.directional_link((self, trait), (self.child_spawner, trait))
+        return self.child_spawner
+
+    def child_settings(self, profile) -> dict:
+        """Child traits; the request comes from this spawn or, after a restart, saved state."""
+        if profile.kind == "shared":
+            return {"site_path": self.site_path}
+        return {
+            "hpchub_request": self._request_fields or self.child_config.get("hpchub_request", {}),
+            "runtime_prefix": self.site.runtime_prefix,
+            "pending_timeout": profile.pending_timeout_s,
+            "start_timeout": profile.pending_timeout_s + 180,
+        }
+
+    def load_child_class(self, state):
+        self.child_profile = state.get("profile", "")
+        profile = next((p for p in self.site.profiles if p.name == self.child_profile), None)
+        if profile is not None:
+            self.child_class = self._class_for(profile.kind)
+            self.child_config = self.child_settings(profile)
+
+    def load_state(self, state):
+        # The child is rebuilt from the stored profile, request and child state.
+        self.user_options = self.user_options or {}
+        super().load_state(state)

@@ -1,0 +1,76 @@
+"""``hpchub-shared-launch``: runs as the user on a shared node, reached by ``ssh`` from the hub.
+
+``start`` reads ``{"env": {...}, "command": [...], "cpus": N, "memory_mb": M, "log": PATH}``
+as JSON on stdin, starts the server detached (its own session, CPU affinity and address-space
+limit applied), and prints ``{"pid": P, "port": Q}``. ``status PID`` exits 0 while that
+server runs; ``stop PID`` ends its process group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+from .singleuser import free_port, listen_url
+
+
+def owned_server(pid: int) -> bool:
+    """True when ``pid`` is a live process of this user started by this launcher."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as env:
+            return b"HPCHUB_SHARED_SERVER=1" in env.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def start(spec: dict) -> dict:
+    port = free_port()
+    env = {k: str(v) for k, v in spec["env"].items()}
+    env["JUPYTERHUB_SERVICE_URL"] = listen_url(env.get("JUPYTERHUB_SERVICE_URL", ""), port)
+    env.update(HOME=os.path.expanduser("~"), USER=os.environ.get("USER", ""),
+               PATH=os.environ.get("PATH", "/usr/bin:/bin"), HPCHUB_SHARED_SERVER="1")
+    cpus = sorted(os.sched_getaffinity(0))[: max(1, int(spec["cpus"]))]
+    memory = int(spec["memory_mb"]) * 1024 * 1024
+
+    def limits() -> None:
+        os.sched_setaffinity(0, cpus)
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    log = open(os.path.expanduser(spec["log"]), "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [str(a) for a in spec["command"]], env=env, cwd=env["HOME"], stdin=subprocess.DEVNULL,
+        stdout=log, stderr=log, start_new_session=True, preexec_fn=limits,  # noqa: PLW1509
+    )
+    time.sleep(0.2)
+    if proc.poll() is not None:
+        raise SystemExit(f"the server exited at once (code {proc.returncode}); see {spec['log']}")
+    return {"pid": proc.pid, "port": port}
+
+
+def main() -> None:
+    action = sys.argv[1] if len(sys.argv) > 1 else ""
+    if action == "start":
+        print(json.dumps(start(json.load(sys.stdin))), flush=True)
+    elif action in ("status", "stop") and len(sys.argv) == 3 and sys.argv[2].isdigit():
+        pid = int(sys.argv[2])
+        if not owned_server(pid):
+            sys.exit(1)
+        if action == "stop":
+            os.killpg(pid, signal.SIGTERM)
+            for _ in range(50):
+                if not owned_server(pid):
+                    break
+                time.sleep(0.1)
+            else:
+                os.killpg(pid, signal.SIGKILL)
+    else:
+        sys.exit("usage: hpchub-shared-launch start < spec.json | status PID | stop PID")
+
+
+if __name__ == "__main__":
+    main()

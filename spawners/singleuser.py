@@ -1,0 +1,50 @@
+"""``hpchub-singleuser``: run inside the job; pick a port, tell the hub, exec the server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import urllib.request
+from urllib.parse import urlparse, urlunparse
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
+
+
+def listen_url(service_url: str, port: int) -> str:
+    """JupyterHub's service URL with the address every interface and the chosen port.
+
+    >>> listen_url("http://127.0.0.1:0/user/bob/", 8888)
+    'http://0.0.0.0:8888/user/bob/'
+    """
+    parsed = urlparse(service_url or "http://0.0.0.0:0/")
+    return urlunparse(parsed._replace(netloc=f"0.0.0.0:{port}"))
+
+
+def report_port(port: int) -> None:
+    url = os.environ["JUPYTERHUB_API_URL"].rstrip("/") + "/hpchub/port"
+    request = urllib.request.Request(
+        url, data=json.dumps({"port": port}).encode(), method="POST",
+        headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}",
+                 "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - hub URL from env
+        resp.read()
+
+
+def main() -> None:
+    if len(sys.argv) < 2:
+        sys.exit("usage: hpchub-singleuser jupyterhub-singleuser [ARGS...]")
+    port = free_port()
+    os.environ["JUPYTERHUB_SERVICE_URL"] = listen_url(os.environ.get("JUPYTERHUB_SERVICE_URL", ""), port)
+    report_port(port)
+    os.execvp(sys.argv[1], sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"""JupyterLab as a Slurm batch job, submitted as the user, watched by the shared poller.
+
+Extends ``batchspawner.SlurmSpawner`` (its traits and state layout) but replaces the parts
+that are unsafe or fragile upstream:
+
+- commands are argv lists run without a shell (upstream uses ``create_subprocess_shell``);
+  options are ``sbatch`` flags and the script is rendered with every value shell-quoted
+  (upstream merges raw ``user_options`` into the template);
+- one ``squeue`` per interval for all servers (upstream: one per spawner per poll);
+- an ``squeue`` error never means "stopped" (upstream batchspawner#315): only Slurm
+  reporting the job ended does;
+- a job that dies before reporting its port fails the spawn at once with Slurm's reason
+  (upstream batchspawner#253 hangs until the start timeout);
+- the job may report only its port (see :mod:`hpchub.spawners.api`); the host comes from
+  Slurm's record of where the job runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pwd
+import time
+
+import batchspawner
+from traitlets import Dict, Integer, Unicode
+
+from . import metrics
+from .options import SpawnRequest
+from .poller import poller
+from .runner import CommandTimeout, as_user, run
+from .slurm_cli import (
+    explain_end,
+    explain_reason,
+    first_host,
+    parse_job_id,
+    pending_message,
+    render_script,
+    sbatch_argv,
+)
+
+# Why servers stopped, by (user, server name): shown on the next visit to the spawn form.
+END_REASONS: dict[tuple[str, str], str] = {}
+
+
+class SpawnFailed(RuntimeError):
+    """A spawn that cannot succeed; the message is shown to the user as it is."""
+
+
+class SlurmSpawner(batchspawner.SlurmSpawner):
+    """A node-profile server on Slurm. Configured per profile by :class:`ProfilesSpawner`."""
+
+    hpchub_request = Dict(help="The validated SpawnRequest fields for this server.").tag(config=True)
+    runtime_prefix = Unicode("/opt/hpchub/venv", help="Runtime venv on the nodes").tag(config=True)
+    pending_timeout = Integer(600, help="Cancel a job still queued after this many seconds"
+                              ).tag(config=True)
+    shutdown_grace = Integer(120, help="Seconds before the time limit that Slurm asks the "
+                             "server to stop cleanly (SIGTERM)").tag(config=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.status_message = "Preparing your job"
+        self._known_since = 0.0  # from then on, squeue must list the job while it exists
+        self._port_reported = asyncio.Event()
+
+    # --------------------------------------------------------------- state
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        if self.job_id:
+            self._known_since = time.monotonic()  # re-attached after a hub restart
+            poller().watch()
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.port = 0
+
+    @property
+    def request(self) -> SpawnRequest:
+        return SpawnRequest(**self.hpchub_request)
+
+    def report_port(self, port: int) -> None:
+        """Called by the authenticated job (only) with the port it listens on."""
+        self.port = port
+        self._port_reported.set()
+
+    # --------------------------------------------------------------- start
+    def job_env(self) -> dict[str, str]:
+        """The server's environment: JupyterHub's variables and admin-set ``environment``."""
+        env = self.get_env()
+        return {k: str(v) for k, v in env.items() if k.startswith("JUPYTERHUB_")
+                or k in self.environment}
+
+    def job_command(self) -> list[str]:
+        return [f"{self.runtime_prefix}/bin/hpchub-singleuser", *self.cmd, *self.get_args()]
+
+    async def submit(self) -> str:
+        req = self.request
+        home = pwd.getpwnam(self.user.name).pw_dir
+        script = render_script(
+            user=self.user.name, profile=req.profile, env=self.job_env(),
+            command=self.job_command(), runtime_bin=f"{self.runtime_prefix}/bin",
+            grace_s=self.shutdown_grace,
+        )
+        comment = f"hpchub:{self.user.name}/{self.name or 'default'}"
+        argv = as_user(self.user.name, sbatch_argv(req, home, comment, self.shutdown_grace))
+        try:
+            result = await run(argv, stdin=script, timeout=60)
+        except CommandTimeout:
+            raise SpawnFailed("Slurm did not accept the job within 60 s (the controller may be "
+                              "busy or down). Nothing was started; please try again.") from None
+        if not result.ok:
+            detail = result.err.strip().replace("sbatch: error: ", "")
+            raise SpawnFailed(f"Slurm refused the job: {detail}")
+        return parse_job_id(result.out)
+
+    async def start(self):
+        self.port = 0
+        self._port_reported.clear()
+        req = self.request
+        self.status_message = f"Submitting a job to partition {req.partition}"
+        submitted = time.monotonic()
+        self.job_id = await self.submit()
+        self._known_since = time.monotonic()
+        self.log.info("Submitted job %s for %s (%s)", self.job_id, self._log_name, req.profile)
+        self.status_message = f"Submitted job {self.job_id} to {req.partition}"
+        poller().watch()
+        poller().nudge()
+        try:
+            host = await self._wait_running(submitted)
+            metrics.QUEUE_WAIT.labels(req.profile).observe(time.monotonic() - submitted)
+            self.status_message = f"Running on {host}, starting JupyterLab"
+            await self._wait_port(submitted)
+        except BaseException as exc:
+            outcome = "cancelled" if isinstance(exc, asyncio.CancelledError) else "failed"
+            metrics.SPAWN_OUTCOMES.labels(req.profile, outcome).inc()
+            raise
+        metrics.SPAWN_OUTCOMES.labels(req.profile, "started").inc()
+        self.ip = host
+        self.db.commit()
+        return host, self.port
+
+    async def _wait_running(self, submitted: float) -> str:
+        seen = submitted
+        while True:
+            snap = await poller().newer_than(seen, timeout=30)
+            seen = snap.started
+            job = snap.jobs.get(self.job_id)
+            if job is None:
+                if snap.ok and snap.started > submitted:
+                    raise SpawnFailed(f"Job {self.job_id} vanished from Slurm before starting.")
+                continue
+            if job.running:
+                return first_host(job.nodes)
+            if job.ended:
+                self.job_id = ""
+                raise SpawnFailed(f"Job ended before JupyterLab started: {explain_end(job.state)}"
+                                  f" (Slurm state {job.state}, reason {job.reason}).")
+            self.status_message = pending_message(job, snap.jobs)
+            waited = time.monotonic() - submitted
+            if waited > self.pending_timeout:
+                await self.cancel()
+                metrics.SPAWN_OUTCOMES.labels(self.request.profile, "pending_timeout").inc()
+                raise SpawnFailed(
+                    f"Job waited {waited / 60:.0f} min in the queue of {job.partition} and was "
+                    f"cancelled. Slurm's reason: {job.reason} ({explain_reason(job.reason)}). "
+                    "Try the shared node, fewer nodes, or a shorter time."
+                )
+
+    async def _wait_port(self, submitted: float) -> None:
+        """Wait for the job's port report, failing at once if the job dies first."""
+        seen = submitted
+        while not self._port_reported.is_set():
+            waiter = asyncio.ensure_future(self._port_reported.wait())
+            checker = asyncio.ensure_future(poller().newer_than(seen, timeout=30))
+            done, _ = await asyncio.wait({waiter, checker}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if checker in done:
+                snap = checker.result()
+                seen = snap.started
+                job = snap.jobs.get(self.job_id)
+                if job is not None and job.ended:
+                    self.job_id = ""
+                    raise SpawnFailed(f"JupyterLab did not start: {explain_end(job.state)} "
+                                      f"(Slurm state {job.state}). See ~/.hpchub-jupyter-*.log.")
+            else:
+                checker.cancel()
+
+    async def progress(self):
+        last = None
+        while True:
+            if self.status_message != last:
+                last = self.status_message
+                yield {"message": last}
+            if self._port_reported.is_set():
+                return
+            await asyncio.sleep(0.5)
+
+    # --------------------------------------------------------------- poll / stop
+    async def poll(self):
+        """None while Slurm says the job is queued or running; 1 once Slurm says it ended."""
+        if not self.job_id:
+            return 0
+        poller().watch()
+        snap = poller().last_good
+        if snap.started <= self._known_since:
+            snap = await poller().newer_than(self._known_since)
+        if not snap.ok or snap.started <= self._known_since:
+            return None  # Slurm not answering: never a reason to call the server stopped
+        job = snap.jobs.get(self.job_id)
+        if job is None or job.ended:
+            state = job.state if job else "unknown (no longer in squeue)"
+            reason = explain_end(job.state) if job else "the job is gone"
+            END_REASONS[(self.user.name, self.name)] = f"{reason} (Slurm: {state})"
+            self.log.info("Job %s of %s ended: %s", self.job_id, self._log_name, state)
+            self.job_id = ""
+            return 1
+        return None
+
+    async def cancel(self) -> None:
+        if not self.job_id:
+            return
+        try:
+            result = await run(as_user(self.user.name, ["scancel", self.job_id]), timeout=30)
+            if not result.ok:
+                self.log.warning("scancel %s: %s", self.job_id, result.err.strip())
+        except CommandTimeout:
+            self.log.warning("scancel %s timed out", self.job_id)
+
+    async def stop(self, now: bool = False):
+        self.log.info("Stopping job %s of %s", self.job_id, self._log_name)
+        job_id = self.job_id
+        await self.cancel()
+        if now or not job_id:
+            return
+        deadline = time.monotonic() + 15
+        moment = time.monotonic()
+        while time.monotonic() < deadline:
+            snap = await poller().newer_than(moment, timeout=10)
+            moment = snap.started
+            job = snap.jobs.get(job_id)
+            if snap.ok and (job is None or job.ended):
+                return
+        self.log.warning("Job %s still listed as running after scancel", job_id)

@@ -1,0 +1,207 @@
+"""Pure Slurm adapters: argv lists and scripts from a request, parsers for command output.
+
+No I/O here; every function is unit-tested on canned text.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+
+import jinja2
+
+from .options import SpawnRequest
+
+JOB_NAME = "hpchub-spawner"
+SQUEUE_FORMAT = "%i|%T|%r|%N|%S|%P|%Q|%u|%j"
+PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD",
+           "SUSPENDED", "RESIZING"}
+RUNNING = {"RUNNING"}
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+REASONS = {
+    "Resources": "waiting for nodes to become free",
+    "Priority": "other jobs are ahead of yours",
+    "QOSMaxJobsPerUserLimit": "you already run the most jobs this QOS allows",
+    "ReqNodeNotAvail": "the nodes it needs are down or reserved",
+    "Reservation": "waiting for the reservation to start",
+    "PartitionTimeLimit": "its time limit is longer than the partition allows",
+    "AssocGrpCpuLimit": "your account is at its CPU limit",
+    "BeginTime": "its start time has not come yet",
+    "JobHeldUser": "it is held (by you)",
+    "JobHeldAdmin": "it is held by the center's staff",
+    "None": "being scheduled",
+}
+ENDINGS = {
+    "COMPLETED": "the server exited",
+    "CANCELLED": "the job was cancelled",
+    "FAILED": "the job failed (see its log in your home directory)",
+    "TIMEOUT": "the job reached its time limit",
+    "NODE_FAIL": "the node it ran on failed",
+    "OUT_OF_MEMORY": "the job ran out of memory",
+    "PREEMPTED": "the job was preempted by a higher-priority job",
+    "BOOT_FAIL": "the node failed to boot",
+    "DEADLINE": "the job missed its deadline",
+    "COMPLETING": "the job is ending",
+}
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """One line of ``squeue``."""
+
+    job_id: str
+    state: str
+    reason: str
+    nodes: str
+    start: str
+    partition: str
+    priority: int
+    user: str
+    name: str
+
+    @property
+    def pending(self) -> bool:
+        return self.state in PENDING
+
+    @property
+    def running(self) -> bool:
+        return self.state in RUNNING
+
+    @property
+    def ended(self) -> bool:
+        return not (self.pending or self.running)
+
+
+def squeue_argv() -> list[str]:
+    """One call that lists every job (all users, all states still in memory)."""
+    return ["squeue", "-h", "-a", "-t", "all", "-o", SQUEUE_FORMAT]
+
+
+def parse_squeue(text: str) -> dict[str, JobInfo]:
+    jobs = {}
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 9 or not parts[0]:
+            continue
+        job_id, state, reason, nodes, start, part, prio, user, name = parts
+        state = state.split()[0].rstrip("+")  # "CANCELLED by 2001" -> CANCELLED
+        jobs[job_id] = JobInfo(job_id, state, reason, nodes, start, part,
+                               int(prio) if prio.isdigit() else 0, user, name)
+    return jobs
+
+
+def queue_position(job: JobInfo, jobs: dict[str, JobInfo]) -> tuple[int, int]:
+    """(position, total) of a pending job among pending jobs of its partition, by priority."""
+    peers = [j for j in jobs.values() if j.pending and j.partition == job.partition]
+    peers.sort(key=lambda j: (-j.priority, int(j.job_id) if j.job_id.isdigit() else 0))
+    ids = [j.job_id for j in peers]
+    return (ids.index(job.job_id) + 1 if job.job_id in ids else 0, len(ids))
+
+
+def explain_reason(reason: str) -> str:
+    """Slurm's pending reason in plain words (Slurm's own word is kept by callers)."""
+    key = reason.split(",")[0].strip("() ")
+    return REASONS.get(key, "waiting in the queue")
+
+
+def explain_end(state: str) -> str:
+    return ENDINGS.get(state, f"the job ended ({state})")
+
+
+def start_estimate(job: JobInfo) -> str | None:
+    """``HH:MM`` of Slurm's expected start, when Slurm has one."""
+    try:
+        return datetime.fromisoformat(job.start).strftime("%H:%M")
+    except ValueError:
+        return None
+
+
+def pending_message(job: JobInfo, jobs: dict[str, JobInfo]) -> str:
+    position, total = queue_position(job, jobs)
+    text = f"Queued: position {position} of {total} in {job.partition}" if position else "Queued"
+    text += f", reason {job.reason} ({explain_reason(job.reason)})"
+    estimate = start_estimate(job)
+    return text + (f", estimated start {estimate}" if estimate else "")
+
+
+def first_host(nodelist: str) -> str:
+    """The node a batch script runs on: the first of the allocation."""
+    from hpchub.site_configs.hostlist import expand_hostlist
+
+    return expand_hostlist(nodelist)[0]
+
+
+def sbatch_argv(req: SpawnRequest, home: str, comment: str, grace_s: int) -> list[str]:
+    """``sbatch`` flags for a validated request; the script comes on stdin."""
+    argv = ["sbatch", "--parsable", f"--job-name={JOB_NAME}", f"--partition={req.partition}",
+            f"--nodes={req.nodes}", f"--time={req.time}", f"--chdir={home}",
+            f"--output={home}/.hpchub-jupyter-%j.log", f"--comment={comment}",
+            f"--signal=B:TERM@{grace_s}"]
+    if req.account:
+        argv.append(f"--account={req.account}")
+    if req.qos:
+        argv.append(f"--qos={req.qos}")
+    if req.reservation:
+        argv.append(f"--reservation={req.reservation}")
+    if req.gpus_per_node:
+        argv.append(f"--gpus-per-node={req.gpus_per_node}")
+    return argv
+
+
+def parse_job_id(output: str) -> str:
+    """``sbatch --parsable`` prints ``123`` or ``123;cluster``."""
+    last = output.strip().splitlines()[-1] if output.strip() else ""
+    job_id = last.split(";")[0]
+    if not job_id.isdigit():
+        raise ValueError(f"sbatch printed no job id: {output.strip()[:200]!r}")
+    return job_id
+
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
+                          keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+_ENV.filters["shquote"] = lambda value: shlex.quote(str(value))
+
+
+def render_script(*, user: str, profile: str, env: dict[str, str], command: list[str],
+                  runtime_bin: str, grace_s: int, template: str | None = None) -> str:
+    """The batch script: exported environment and the server command, all shell-quoted."""
+    bad = [k for k in env if not ENV_NAME.match(k)]
+    if bad:
+        raise ValueError(f"invalid environment variable names: {bad}")
+    text = template or resources.files("hpchub.spawners").joinpath(
+        "templates/singleuser.sh.j2").read_text()
+    return _ENV.from_string(text).render(user=user, profile=profile, env=env, command=command,
+                                         runtime_bin=runtime_bin, grace_s=grace_s)
+
+
+def parse_associations(text: str) -> dict[str, tuple[str, ...]]:
+    """``sacctmgr -n -P show assoc where user=U format=account,qos`` -> {account: qos}."""
+    out: dict[str, tuple[str, ...]] = {}
+    for line in text.splitlines():
+        account, _, qos = line.strip().partition("|")
+        if account:
+            out[account] = tuple(q for q in qos.split(",") if q)
+    return out
+
+
+def _listed(fields: dict[str, str], key: str) -> set[str]:
+    value = fields.get(key, "(null)")
+    return set() if value in ("(null)", "") else set(value.lstrip("-").split(","))
+
+
+def parse_reservations(text: str, user: str, accounts: tuple[str, ...],
+                       groups: tuple[str, ...]) -> tuple[str, ...]:
+    """Names of reservations from ``scontrol -o show res`` that ``user`` may use."""
+    names = []
+    for line in text.splitlines():
+        fields = dict(re.findall(r"(\w+)=(\S*)", line))
+        if "ReservationName" not in fields or fields.get("State") not in ("ACTIVE", "INACTIVE"):
+            continue
+        if (user in _listed(fields, "Users") or set(accounts) & _listed(fields, "Accounts")
+                or set(groups) & _listed(fields, "Groups")):
+            names.append(fields["ReservationName"])
+    return tuple(names)
