@@ -47,7 +47,7 @@ class NodeSpec:
     has_secrets: bool = False  # mounts .testbed/<project>/secrets/<node> at /etc/hpchub/secrets
 
 
-@dataclass
+@dataclass(repr=False)
 class Testbed:
     """A testbed instance; ``project`` prefixes every container, network and volume."""
 
@@ -61,6 +61,9 @@ class Testbed:
         self.state = STATE_ROOT / self.project
         self.hub_port = self.hub_port or self.site.hub.port
         self._cli: docker.DockerClient | None = None
+
+    def __repr__(self) -> str:
+        return f"Testbed({self.site.name!r}, project={self.project!r})"
 
     # ------------------------------------------------------------------ naming
     @property
@@ -146,19 +149,28 @@ class Testbed:
 
     # ------------------------------------------------------------------ image
     def build_image(self) -> str:
-        """Build the node image (cached layers make a warm build a few seconds)."""
+        """Build the node image unless one from the same sources exists already."""
         ctx = self.state / "build"
         shutil.rmtree(ctx, ignore_errors=True)
-        (ctx / "wheels").mkdir(parents=True)
+        ctx.mkdir(parents=True)
         shutil.copy(resources.files("hpchub.containers").joinpath("Dockerfile"), ctx / "Dockerfile")
         shutil.copy("/etc/ssl/certs/ca-certificates.crt", ctx / "host-ca.crt")
         (ctx / "requirements-node.txt").write_text("\n".join(node_requirements()) + "\n")
+        source = source_hash(ctx)
+        try:
+            image = self.cli.images.get(IMAGE)
+            if image.labels.get("hpchub.source") == source:
+                return image.id
+        except NotFound:
+            pass
+        (ctx / "wheels").mkdir()
         build_wheel(ctx / "wheels")
         install_chp(self.state / "chp", ctx / "chp")
         logfile = self.state / "build.log"
         with logfile.open("w") as log:
             try:
-                for chunk in self.cli.api.build(path=str(ctx), tag=IMAGE, rm=True, decode=True):
+                for chunk in self.cli.api.build(path=str(ctx), tag=IMAGE, rm=True, decode=True,
+                                                labels={"hpchub.source": source}):
                     if "stream" in chunk:
                         log.write(chunk["stream"])
                     if "error" in chunk:
@@ -217,7 +229,7 @@ class Testbed:
                     container.start()
                 continue
             if container:
-                container.remove(force=True)
+                retire(container)
             self.create(spec, fingerprint).start()
             if spec.name == "slurmdb":
                 self.wait_dbd_and_load_accounts()
@@ -302,8 +314,10 @@ class Testbed:
 
     def down(self, keep_data: bool = False) -> None:
         """Remove every container and the network; volumes too unless ``keep_data``."""
-        for container in self.cli.containers.list(all=True, filters=self._filter()):
-            container.remove(force=True, v=True)
+        order = {spec.name: i for i, spec in enumerate(self.nodes())}
+        containers = self.cli.containers.list(all=True, filters=self._filter())
+        for container in sorted(containers, key=lambda c: -order.get(c.labels.get("hpchub.node"), 0)):
+            retire(container)
         for network in self.cli.networks.list(filters=self._filter()):
             network.remove()
         if not keep_data:
@@ -405,6 +419,31 @@ def stage(times: dict[str, float], name: str) -> Iterator[None]:
     yield
     times[name] = time.monotonic() - start
     print(f"testbed: {name:<12} {times[name]:6.1f} s", flush=True)
+
+
+def retire(container) -> None:
+    """Stop (daemons save their state, e.g. slurmctld's job list), then remove."""
+    try:
+        container.stop(timeout=10)
+    except APIError:
+        pass
+    container.remove(force=True, v=True)
+
+
+def source_hash(context: Path) -> str:
+    """Hash of what goes into the image: the build context files and hpchub's sources."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in context.rglob("*") if p.is_file())
+    tracked = subprocess.run(["git", "-C", str(SOURCE), "ls-files", "-co", "--exclude-standard"],
+                             capture_output=True, text=True)
+    names = tracked.stdout.split() if tracked.returncode == 0 else []
+    packaged = ("hpchub/", "spawners/", "kernels/", "jobs/", "site_configs/", "containers/")
+    files += sorted(SOURCE / n for n in names if n.startswith(packaged) or n == "pyproject.toml")
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(SOURCE if path.is_relative_to(SOURCE) else context)
+                              ).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:20]
 
 
 def free_subnet(taken: list[str]) -> ipaddress.IPv4Network:

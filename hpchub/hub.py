@@ -43,6 +43,11 @@ def configure(c, site_path: str, state_dir: str) -> Site:  # noqa: ANN001 - trai
     c.Spawner.default_url = "/lab"
     c.Spawner.poll_interval = 10
     c.Spawner.http_timeout = 120
+    # API spawns answer 202 after a second and clients follow the progress stream.
+    c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 1}
+    # JupyterHub applies the wrapper's start_timeout; each profile's own pending timeout
+    # (shorter) cancels queued jobs with a clear message first.
+    c.Spawner.start_timeout = max(p.pending_timeout_s for p in site.profiles) + 180
     return site
 
 

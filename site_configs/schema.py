@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .hostlist import expand_hostlist
 
 NAME = r"^[a-z][a-z0-9_-]{0,31}$"
-WALLTIME = re.compile(r"^(?:(\d+)-)?(\d{1,2}):(\d{2}):(\d{2})$")
+WALLTIME = re.compile(r"^(?:([0-9]{1,3})-)?([0-9]{1,2}):([0-9]{2}):([0-9]{2})$")
 
 
 def walltime_minutes(value: str) -> int:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from hpchub.site_configs.schema import Profile, Site, walltime_minutes
 
 MAX_FIELD = 64
-SLURM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+SLURM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", re.ASCII)
+DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 class OptionsError(ValueError):
@@ -83,7 +84,7 @@ def _int_in(raw: dict, key: str, low: int, high: int, default: int) -> int:
     text = _single(raw, key)
     if text is None:
         return default
-    if not text.isdigit():
+    if not DIGITS.fullmatch(text):
         raise OptionsError(f"{key.capitalize()} must be a whole number from {low} to {high}")
     value = int(text)
     if not low <= value <= high:
@@ -96,10 +97,10 @@ def _walltime(raw: dict, limit: str, default: str) -> str:
     text = _single(raw, "time")
     if text is None:
         return default
-    if text.isdigit():
+    if DIGITS.fullmatch(text):
         minutes = int(text)
         text = f"{minutes // 60:02d}:{minutes % 60:02d}:00"
-    elif re.fullmatch(r"\d{1,2}:\d{2}", text):
+    elif re.fullmatch(r"[0-9]{1,2}:[0-9]{2}", text):
         text += ":00"
     try:
         minutes = walltime_minutes(text)

@@ -137,7 +137,8 @@ class ProfilesSpawner(wrapspawner.ProfilesSpawner):
         if self.child_spawner is not None:
             return self.child_spawner
         options = dict(self.user_options or {})
-        self.child_profile = options.get("profile", "")
+        # After a hub restart the profile comes from the saved state (load_child_class).
+        self.child_profile = options.get("profile") or self.child_profile
         profile = next((p for p in self.site.profiles if p.name == self.child_profile), None)
         if profile is None:
             return None  # nothing chosen yet (a new or stopped server)

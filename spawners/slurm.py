@@ -18,6 +18,7 @@ that are unsafe or fragile upstream:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import pwd
 import time
 
@@ -58,13 +59,20 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.status_message = "Preparing your job"
+        self.messages: list[str] = []  # this spawn's progress, replayed to every reader
         self._known_since = 0.0  # from then on, squeue must list the job while it exists
         self._port_reported = asyncio.Event()
 
     # --------------------------------------------------------------- state
+    def get_state(self) -> dict:
+        state = super().get_state()
+        if self.job_id and self.port:
+            state["port"] = self.port
+        return state
+
     def load_state(self, state: dict) -> None:
         super().load_state(state)
+        self.port = int(state.get("port", 0))
         if self.job_id:
             self._known_since = time.monotonic()  # re-attached after a hub restart
             poller().watch()
@@ -76,6 +84,10 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
     @property
     def request(self) -> SpawnRequest:
         return SpawnRequest(**self.hpchub_request)
+
+    def say(self, message: str) -> None:
+        if not self.messages or self.messages[-1] != message:
+            self.messages.append(message)
 
     def report_port(self, port: int) -> None:
         """Called by the authenticated job (only) with the port it listens on."""
@@ -116,18 +128,19 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         self.port = 0
         self._port_reported.clear()
         req = self.request
-        self.status_message = f"Submitting a job to partition {req.partition}"
+        self.messages = []
+        self.say(f"Submitting a job to partition {req.partition}")
         submitted = time.monotonic()
         self.job_id = await self.submit()
         self._known_since = time.monotonic()
         self.log.info("Submitted job %s for %s (%s)", self.job_id, self._log_name, req.profile)
-        self.status_message = f"Submitted job {self.job_id} to {req.partition}"
+        self.say(f"Submitted job {self.job_id} to {req.partition}")
         poller().watch()
         poller().nudge()
         try:
             host = await self._wait_running(submitted)
             metrics.QUEUE_WAIT.labels(req.profile).observe(time.monotonic() - submitted)
-            self.status_message = f"Running on {host}, starting JupyterLab"
+            self.say(f"Running on {host}, starting JupyterLab")
             await self._wait_port(submitted)
         except BaseException as exc:
             outcome = "cancelled" if isinstance(exc, asyncio.CancelledError) else "failed"
@@ -154,7 +167,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
                 self.job_id = ""
                 raise SpawnFailed(f"Job ended before JupyterLab started: {explain_end(job.state)}"
                                   f" (Slurm state {job.state}, reason {job.reason}).")
-            self.status_message = pending_message(job, snap.jobs)
+            self.say(pending_message(job, snap.jobs))
             waited = time.monotonic() - submitted
             if waited > self.pending_timeout:
                 await self.cancel()
@@ -185,14 +198,14 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
                 checker.cancel()
 
     async def progress(self):
-        last = None
+        sent = 0
         while True:
-            if self.status_message != last:
-                last = self.status_message
-                yield {"message": last}
+            for message in self.messages[sent:]:
+                sent += 1
+                yield {"message": message, "progress": min(90, 10 * sent)}
             if self._port_reported.is_set():
                 return
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.25)
 
     # --------------------------------------------------------------- poll / stop
     async def poll(self):
@@ -206,7 +219,9 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         if not snap.ok or snap.started <= self._known_since:
             return None  # Slurm not answering: never a reason to call the server stopped
         job = snap.jobs.get(self.job_id)
-        if job is None or job.ended:
+        if job is not None and job.pending and self.port:
+            job = dataclasses.replace(job, state="REQUEUED")  # its server is gone
+        if job is None or job.ended or job.state == "REQUEUED":
             state = job.state if job else "unknown (no longer in squeue)"
             reason = explain_end(job.state) if job else "the job is gone"
             END_REASONS[(self.user.name, self.name)] = f"{reason} (Slurm: {state})"
@@ -227,6 +242,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
 
     async def stop(self, now: bool = False):
         self.log.info("Stopping job %s of %s", self.job_id, self._log_name)
+        self.port = 0
         job_id = self.job_id
         await self.cancel()
         if now or not job_id:

@@ -46,6 +46,7 @@ ENDINGS = {
     "BOOT_FAIL": "the node failed to boot",
     "DEADLINE": "the job missed its deadline",
     "COMPLETING": "the job is ending",
+    "REQUEUED": "Slurm put the job back in the queue (its node failed)",
 }
 
 
@@ -140,7 +141,9 @@ def sbatch_argv(req: SpawnRequest, home: str, comment: str, grace_s: int) -> lis
     argv = ["sbatch", "--parsable", f"--job-name={JOB_NAME}", f"--partition={req.partition}",
             f"--nodes={req.nodes}", f"--time={req.time}", f"--chdir={home}",
             f"--output={home}/.hpchub-jupyter-%j.log", f"--comment={comment}",
-            f"--signal=B:TERM@{grace_s}"]
+            f"--signal=B:TERM@{grace_s}",
+            # A server that lost its node is gone: never restart it silently elsewhere.
+            "--no-requeue"]
     if req.account:
         argv.append(f"--account={req.account}")
     if req.qos:

@@ -49,7 +49,7 @@ def test_testbed_shape():
         (lambda d: d["node_groups"][0].update(cpus="many"), "node_groups[0].cpus"),
         (lambda d: d["node_groups"][0].update(names="c[3-1]"), "node_groups[0].names"),
         (lambda d: d["profiles"][2].update(gpus_per_node=8), "profiles[2].gpus_per_node"),
-        (lambda d: d["profiles"][3].update(max_nodes=10), "profiles[3].nodes"),
+        (lambda d: d["profiles"][4].update(max_nodes=10), "profiles[4].nodes"),
         (lambda d: d["profiles"][1].update(allowed_groups=["cms"]), "profiles[1].allowed_groups"),
         (lambda d: d.update(hub={"port": 0}), "hub.port"),
         (lambda d: d["users"].append({"name": "alice", "uid": 2999}), "users[4].name"),

@@ -1,0 +1,77 @@
+"""Parsers and messages for Slurm output, on canned text."""
+
+from __future__ import annotations
+
+import pytest
+from hpchub.spawners.api import parse_port
+from hpchub.spawners.slurm_cli import (
+    first_host,
+    parse_associations,
+    parse_job_id,
+    parse_reservations,
+    parse_squeue,
+    pending_message,
+    queue_position,
+)
+from tornado import web
+
+SQUEUE = """\
+10|RUNNING|None|c1|2026-11-24T10:00:00|regular|100|dave|other
+11|PENDING|Resources|||gpu|500|bob|hpchub-spawner
+12|PENDING|Priority||2026-11-24T10:42:00|gpu|300|alice|hpchub-spawner
+13|PENDING|Resources||N/A|regular|900|carol|x
+14|CANCELLED by 2001|None|c2|2026-11-24T09:00:00|debug|0|alice|hpchub-spawner
+15|NODE_FAIL|NodeDown|c3|2026-11-24T09:00:00|debug|0|bob|hpchub-spawner
+bogus line
+"""
+
+
+def test_parse_squeue_states():
+    jobs = parse_squeue(SQUEUE)
+    assert set(jobs) == {"10", "11", "12", "13", "14", "15"}
+    assert jobs["10"].running and jobs["11"].pending
+    assert jobs["14"].state == "CANCELLED" and jobs["14"].ended
+    assert jobs["15"].ended and jobs["15"].reason == "NodeDown"
+
+
+def test_queue_position_and_message():
+    jobs = parse_squeue(SQUEUE)
+    assert queue_position(jobs["12"], jobs) == (2, 2)
+    assert queue_position(jobs["11"], jobs) == (1, 2)
+    message = pending_message(jobs["12"], jobs)
+    assert message == ("Queued: position 2 of 2 in gpu, reason Priority (other jobs are ahead of "
+                       "yours), estimated start 10:42")
+    assert "estimated" not in pending_message(jobs["13"], jobs)
+
+
+def test_job_id_and_hosts():
+    assert parse_job_id("42\n") == "42"
+    assert parse_job_id("warning: x\n43;hpchub\n") == "43"
+    with pytest.raises(ValueError, match="no job id"):
+        parse_job_id("sbatch: error: Batch job submission failed")
+    assert first_host("c[2-3]") == "c2"
+    assert first_host("g1") == "g1"
+
+
+def test_associations_and_reservations():
+    assert parse_associations("desi|debug,normal\ngeneral|normal\n") == {
+        "desi": ("debug", "normal"), "general": ("normal",)}
+    res = ("ReservationName=hack StartTime=x Nodes=c1 Users=alice Groups=(null) "
+           "Accounts=(null) State=ACTIVE\n"
+           "ReservationName=desi-day Users=(null) Accounts=desi State=INACTIVE\n"
+           "ReservationName=lsst-only Users=(null) Accounts=lsst Groups=(null) State=ACTIVE\n")
+    assert parse_reservations(res, "alice", ("desi", "general"), ()) == ("hack", "desi-day")
+    assert parse_reservations(res, "bob", ("lsst",), ()) == ("lsst-only",)
+
+
+@pytest.mark.parametrize("body", [b'{"port": 8888, "ip": "10.0.0.1"}', b'{"exec_prefix": "x"}',
+                                  b'{"port": "8888"}', b'{"port": 80}', b'{"port": true}',
+                                  b"not json", b"[8888]"])
+def test_port_report_accepts_only_a_port(body):
+    with pytest.raises(web.HTTPError) as err:
+        parse_port(body)
+    assert err.value.status_code == 400
+
+
+def test_port_report_ok():
+    assert parse_port(b'{"port": 8888}') == 8888

@@ -1,0 +1,210 @@
+"""Node profiles on the real testbed: the right node, honest progress, safe inputs, no leaks."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).parent))
+from hubclient import HubUser  # noqa: E402
+
+WHERE = "import socket, os; print(socket.gethostname(), os.environ.get('CUDA_VISIBLE_DEVICES'))"
+
+
+def hpchub_jobs(testbed, user: str | None = None) -> list[list[str]]:
+    """Live hpchub server jobs in squeue as [id, user, state, nodes]."""
+    out = testbed.exec("slurmctld", "squeue", "-h", "-n", "hpchub-spawner",
+                       "-o", "%i %u %T %N").output
+    rows = [line.split() for line in out.splitlines() if line.strip()]
+    return [r for r in rows if user is None or r[1] == user]
+
+
+def wait_until(check, timeout: float, what: str, step: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"{what} within {timeout:.0f} s")
+
+
+def ensure_running(user: HubUser, *names: str) -> None:
+    for name in names:
+        if not (user.server(name) or {}).get("ready"):
+            user.start(name, {"profile": name})
+
+
+@pytest.fixture(scope="module")
+def alice(testbed):
+    user = HubUser(testbed, "alice")
+    yield user
+    for name in list(user.model().get("servers", {})):
+        user.stop(name)
+
+
+def test_profile_page_shows_only_allowed_profiles(testbed):
+    for name, gpu_visible in (("dave", False), ("bob", True)):
+        user = HubUser(testbed, name)
+        page = user.session.get(f"{testbed.hub_url}/hub/spawn", timeout=30).text
+        assert 'value="cpu"' in page and 'value="shared"' in page
+        assert ('value="gpu"' in page) is gpu_visible
+        assert "Queue now:" in page or "Partition <code>" in page
+    refused = HubUser(testbed, "dave").spawn("g", {"profile": "gpu"})
+    assert refused.status_code == 400 and "not offered to you" in refused.text
+
+
+def test_shared_and_batch_servers_at_once_on_the_right_nodes(testbed, alice):
+    events = alice.start("cpu", {"profile": "cpu"})
+    messages = [e.get("message", "") for e in events]
+    assert any(m.startswith("Submitted job") for m in messages), messages
+    assert any("Running on c" in m for m in messages), messages
+    alice.start("shared", {"profile": "shared"})
+    host, _ = alice.run_code("cpu", WHERE).split()
+    assert host in ("c1", "c2", "c3")
+    assert alice.run_code("shared", WHERE).split()[0] == "login1"
+    assert [r[2] for r in hpchub_jobs(testbed, "alice")] == ["RUNNING"]
+
+
+def test_gpu_profile_lands_on_g1_with_its_gpus(testbed):
+    carol = HubUser(testbed, "carol")
+    carol.start("gpu", {"profile": "gpu"})
+    try:
+        assert carol.run_code("gpu", WHERE).split() == ["g1", "0,1"]
+    finally:
+        carol.stop("gpu")
+    wait_until(lambda: not hpchub_jobs(testbed, "carol"), 30, "carol's GPU job did not end")
+
+
+def test_user_cannot_reach_another_users_server(testbed, alice):
+    bob = HubUser(testbed, "bob")
+    assert alice.server_get("cpu", "api/status").status_code == 200
+    assert alice.server_get("cpu", "api/status", token=bob.token).status_code == 403
+
+
+def test_job_can_report_only_its_port(testbed, alice):
+    """A job holding its server's token posts attacker-controlled fields: nothing changes."""
+    host = alice.run_code("cpu", WHERE).split()[0]
+    token = testbed.exec(host, "bash", "-c", "tr '\\0' '\\n' < /proc/$(pgrep -u alice -f "
+                         "jupyterhub-singleuser | head -1)/environ | grep ^JUPYTERHUB_API_TOKEN=",
+                         user="alice").output.strip().split("=", 1)[1]
+    api = "http://hub:8081/hub/api"
+    for path, body in (("hpchub/port", '{"exec_prefix": "touch /tmp/pwned"}'),
+                       ("hpchub/port", '{"port": 9999, "ip": "evil.example"}'),
+                       ("batchspawner", '{"batch_submit_cmd": "touch /tmp/pwned"}')):
+        code = testbed.exec(host, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X",
+                            "POST", "-H", f"Authorization: token {token}", "-d", body,
+                            f"{api}/{path}", user="alice").output
+        assert code in ("400", "404"), (path, body, code)
+    assert not testbed.exec("hub", "test", "-e", "/tmp/pwned").ok
+    assert alice.run_code("cpu", "print(6 * 7)").strip() == "42"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(field=st.sampled_from(["nodes", "time", "account", "qos", "reservation", "exec_prefix"]),
+       value=st.one_of(st.text(max_size=40), st.integers(-10**12, 10**12),
+                       st.sampled_from(["\n#SBATCH --uid=0", "$(id)", "lsst", "premium", "99"])))
+def test_hostile_api_options_get_400_and_submit_nothing(testbed, field, value):
+    dave = _dave(testbed)
+    before = hpchub_jobs(testbed)
+    resp = dave.spawn("hostile", {"profile": "configurable", field: value})
+    if resp.status_code in (201, 202):  # only a fully valid choice may start anything
+        text = str(value).strip()
+        assert field != "exec_prefix" and (not text or field in ("nodes", "time")), (field, value)
+        dave.stop("hostile")
+        return
+    assert resp.status_code == 400, (field, value, resp.status_code, resp.text[:300])
+    assert hpchub_jobs(testbed) == before
+
+
+_DAVE: list[HubUser] = []
+
+
+def _dave(testbed) -> HubUser:
+    if not _DAVE:
+        _DAVE.append(HubUser(testbed, "dave"))
+    return _DAVE[0]
+
+
+def test_queue_progress_then_pending_timeout_cancels(testbed):
+    """With every CPU node busy, the debug profile shows its queue place, then gives up."""
+    fillers = []
+    for _ in range(3):
+        job = testbed.run_as("dave", "login1", "sbatch", "--parsable", "-p", "debug",
+                             "--exclusive", "-t", "10", "--wrap", "sleep 600")
+        assert job.ok, job.output
+        fillers.append(job.output.strip())
+    try:
+        wait_until(lambda: not testbed.exec("slurmctld", "sinfo", "-h", "-p", "debug", "-t", "idle",
+                                            "-o", "%N").output.strip(), 30, "debug nodes not all busy")
+        bob = HubUser(testbed, "bob")
+        resp = bob.spawn("dbg", {"profile": "debug"})
+        assert resp.status_code in (201, 202), resp.text
+        events = bob.progress("dbg", timeout=200)
+        messages = [e.get("message", "") for e in events]
+        assert any(re.match(r"Queued: position \d+ of \d+ in debug, reason \w+", m)
+                   for m in messages), messages
+        assert events[-1].get("failed"), events[-1]
+        assert "cancelled" in events[-1]["message"], events[-1]
+        wait_until(lambda: not hpchub_jobs(testbed, "bob"), 20, "bob's job was left in squeue")
+    finally:
+        testbed.exec("slurmctld", "scancel", *fillers)
+
+
+def test_metrics_are_exposed(testbed, alice):
+    ensure_running(alice, "cpu")
+    text = requests.get(f"{testbed.hub_url}/hub/metrics", timeout=30).text
+    assert 'hpchub_spawn_outcomes_total{outcome="started",profile="cpu"}' in text
+    assert "hpchub_queue_wait_seconds_bucket" in text
+    assert "hpchub_poller_latency_seconds_count" in text
+
+
+def test_hub_restart_reattaches_running_servers(testbed, alice):
+    ensure_running(alice, "cpu", "shared")
+    jobs_before = hpchub_jobs(testbed, "alice")
+    testbed.container("hub").restart(timeout=10)
+    testbed.wait_hub_ready()
+    fresh = HubUser(testbed, "alice")
+    wait_until(lambda: all((fresh.server(n) or {}).get("ready") for n in ("cpu", "shared")),
+               60, "servers were not ready after the hub restart")
+    assert fresh.run_code("cpu", "print('still here')").strip() == "still here"
+    assert fresh.run_code("shared", "print('still here')").strip() == "still here"
+    assert hpchub_jobs(testbed, "alice") == jobs_before  # same job, no orphan, none lost
+    alice.token, alice.api = fresh.token, fresh.api
+
+
+def test_slurmctld_outage_marks_nothing_stopped(testbed, alice):
+    ensure_running(alice, "cpu")
+    testbed.stop_slurmctld()
+    try:
+        time.sleep(60)  # six shared-poller cycles, several JupyterHub poll rounds
+        assert alice.server("cpu")["ready"], "a controller outage marked the server stopped"
+        assert alice.run_code("cpu", "print(1)").strip() == "1"
+    finally:
+        testbed.start_slurmctld()
+    testbed.wait_slurm_ready()
+    assert alice.server("cpu")["ready"]
+
+
+def test_dead_node_marks_its_server_stopped_and_spares_others(testbed, alice):
+    ensure_running(alice, "cpu", "shared")
+    node = hpchub_jobs(testbed, "alice")[0][3]
+    testbed.kill_node(node)
+    try:
+        started = time.monotonic()
+        wait_until(lambda: alice.server("cpu") is None, 90, "server on a dead node not stopped")
+        assert time.monotonic() - started < 75
+        assert alice.server("shared")["ready"]
+        assert alice.run_code("shared", "print(2)").strip() == "2"
+    finally:
+        testbed.start_node(node)
+        testbed.wait_slurm_ready()
+    page = alice.session.get(f"{testbed.hub_url}/hub/spawn/alice/cpu", timeout=30).text
+    assert "Your previous server stopped" in page and "NODE_FAIL" in page
