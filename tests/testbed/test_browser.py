@@ -1,0 +1,105 @@
+"""A person in a real browser: log in, pick a profile, watch progress, run a cell, stop."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+sys.path.insert(0, str(Path(__file__).parent))
+from hubclient import HubUser  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture()
+def page():
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        yield context.new_page()
+        browser.close()
+
+
+@pytest.fixture()
+def carol(testbed):
+    user = HubUser(testbed, "carol")
+    user.stop("browser")
+    yield user
+    user.stop("browser")
+
+
+def test_carol_starts_an_exclusive_cpu_node_and_runs_a_cell(testbed, page, carol):
+    hub = testbed.hub_url
+    page.goto(f"{hub}/hub/login")
+    page.fill("#username_input", "carol")
+    page.fill("#password_input", testbed.secrets()["demo_password"])
+    page.click("#login_submit")
+
+    page.goto(f"{hub}/hub/spawn/carol/browser")
+    cards = page.locator(".hpchub-card")
+    expect(cards.first).to_be_visible()
+    titles = cards.locator("h4").all_inner_texts()
+    assert titles == ["Shared node", "Exclusive CPU node", "GPU node", "Debug node",
+                      "Configurable job"]
+    page.screenshot(path=ARTIFACTS / "profile-page.png", full_page=True)
+
+    # Every CPU node busy for ~20 s: the progress page must show the real queue state.
+    for _ in range(3):
+        assert testbed.run_as("dave", "login1", "sbatch", "-p", "regular", "-t", "2",
+                              "--wrap", "sleep 20").ok
+    deadline = time.monotonic() + 30
+    while testbed.exec("slurmctld", "sinfo", "-h", "-p", "regular", "-t", "idle", "-o", "%N"
+                       ).output.strip():
+        assert time.monotonic() < deadline, "filler jobs did not start"
+        time.sleep(0.5)
+    page.click("label[for=profile-cpu]")
+    page.click("form button[type=submit]")
+    message = page.locator("#progress-message")
+    expect(message).to_contain_text(re.compile(r"Queued: position \d+ of \d+ in regular"),
+                                    timeout=30_000)
+    expect(page.locator("#progress-log")).to_contain_text(re.compile(r"Submitted job \d+"))
+    page.screenshot(path=ARTIFACTS / "progress-page.png", full_page=True)
+
+    page.wait_for_url(re.compile(r"/user/carol/browser/lab"), timeout=120_000)
+    page.goto(f"{hub}/user/carol/browser/lab?reset")  # a fresh workspace shows the launcher
+    page.locator(".jp-LauncherCard[data-category=Notebook]").first.click(timeout=60_000)
+    expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=120_000)
+    editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
+    editor.click(timeout=60_000)
+    editor.type("import socket; print('HOST=' + socket.gethostname())")
+    page.keyboard.press("Shift+Enter")
+    output = page.locator(".jp-OutputArea-output").first
+    try:
+        expect(output).to_contain_text(re.compile(r"HOST=c[1-3]"), timeout=120_000)
+    finally:
+        page.screenshot(path=ARTIFACTS / "jupyterlab-cell.png")
+    page.screenshot(path=ARTIFACTS / "jupyterlab-cell.png")
+
+    page.goto(f"{hub}/hub/home")
+    page.click("#stop-browser")
+    expect(page.locator("#stop-browser")).to_be_hidden(
+        timeout=60_000)
+    assert carol.server("browser") is None
+
+
+def test_dave_sees_no_gpu_profile_and_a_bad_choice_is_explained(testbed, page):
+    hub = testbed.hub_url
+    page.goto(f"{hub}/hub/login")
+    page.fill("#username_input", "dave")
+    page.fill("#password_input", testbed.secrets()["demo_password"])
+    page.click("#login_submit")
+    page.goto(f"{hub}/hub/spawn/dave/cfg")
+    assert page.locator("#profile-gpu").count() == 0
+    page.click("label[for=profile-configurable]")
+    page.fill("#time", "99:00:00")
+    page.click("form button[type=submit]")
+    expect(page.locator("body")).to_contain_text("Time must be between 1 minute and 12:00:00")
+    page.screenshot(path=ARTIFACTS / "form-error.png", full_page=True)
