@@ -31,10 +31,16 @@ class Snapshot:
 class SlurmPoller:
     """Shared by every spawner in the hub process (see :func:`poller`)."""
 
-    def __init__(self, interval: float = 5.0, jitter: float = 0.2, timeout: float = 20.0):
-        self.interval = interval
+    def __init__(self, idle_interval: float = 20.0, pending_interval: float = 5.0,
+                 hurry_interval: float = 0.5, hurry_for: float = 30.0, jitter: float = 0.2,
+                 timeout: float = 20.0):
+        self.idle_interval = idle_interval  # only running servers: node failures, walltime
+        self.pending_interval = pending_interval  # some spawn waits in the queue
+        self.hurry_interval = hurry_interval  # a spawn was submitted less than hurry_for ago
+        self.hurry_for = hurry_for
         self.jitter = jitter
         self.timeout = timeout
+        self._spawns: dict[int, float] = {}
         self.snapshot = Snapshot()
         self.last_good = Snapshot()
         self.calls = 0
@@ -52,13 +58,28 @@ class SlurmPoller:
     def unwatch(self) -> None:
         self._watchers = max(0, self._watchers - 1)
 
+    def hurry(self, key: int) -> None:
+        """A spawn or stop is waiting on Slurm: poll quickly for a while (one squeue serves all)."""
+        self._spawns[key] = time.monotonic()
+        self._wake.set()
+
+    def relax(self, key: int) -> None:
+        self._spawns.pop(key, None)
+
+    def delay(self) -> float:
+        """Seconds to the next squeue, by what spawners are waiting for."""
+        now = time.monotonic()
+        if any(now - t < self.hurry_for for t in self._spawns.values()):
+            return self.hurry_interval
+        base = self.pending_interval if self._spawns else self.idle_interval
+        return base * (1 + random.uniform(-self.jitter, self.jitter))  # noqa: S311
+
     async def _loop(self) -> None:
         while True:
             await self.refresh()
-            delay = self.interval * (1 + random.uniform(-self.jitter, self.jitter))  # noqa: S311
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), delay)
+                await asyncio.wait_for(self._wake.wait(), self.delay())
             except TimeoutError:
                 pass
 
@@ -86,16 +107,11 @@ class SlurmPoller:
         while not (self.last_good.ok and self.last_good.started > moment):
             if time.monotonic() > deadline:
                 break
-            self._wake.set()
             try:
                 await asyncio.wait_for(self._fresh.wait(), max(0.1, deadline - time.monotonic()))
             except TimeoutError:
                 break
         return self.last_good
-
-    def nudge(self) -> None:
-        """Ask for an early refresh (a spawner is waiting on a state change)."""
-        self._wake.set()
 
 
 _POLLER: SlurmPoller | None = None

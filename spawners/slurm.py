@@ -136,16 +136,19 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         self.log.info("Submitted job %s for %s (%s)", self.job_id, self._log_name, req.profile)
         self.say(f"Submitted job {self.job_id} to {req.partition}")
         poller().watch()
-        poller().nudge()
+        poller().hurry(id(self))
         try:
             host = await self._wait_running(submitted)
             metrics.QUEUE_WAIT.labels(req.profile).observe(time.monotonic() - submitted)
             self.say(f"Running on {host}, starting JupyterLab")
             await self._wait_port(submitted)
+            await self._wait_listening(host, submitted)
         except BaseException as exc:
             outcome = "cancelled" if isinstance(exc, asyncio.CancelledError) else "failed"
             metrics.SPAWN_OUTCOMES.labels(req.profile, outcome).inc()
             raise
+        finally:
+            poller().relax(id(self))
         metrics.SPAWN_OUTCOMES.labels(req.profile, "started").inc()
         self.ip = host
         self.db.commit()
@@ -196,6 +199,21 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
                                       f"(Slurm state {job.state}). See ~/.hpchub-jupyter-*.log.")
             else:
                 checker.cancel()
+
+    async def _wait_listening(self, host: str, submitted: float) -> None:
+        """Return once the server accepts connections, so that JupyterHub's first HTTP check
+        succeeds instead of backing off exponentially (seconds lost per spawn)."""
+        deadline = time.monotonic() + self.http_timeout
+        while time.monotonic() < deadline:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, self.port), 2)
+                writer.close()
+                return
+            except (TimeoutError, OSError):
+                await asyncio.sleep(0.1)
+            job = poller().last_good.jobs.get(self.job_id)
+            if job is not None and job.ended and poller().last_good.started > submitted:
+                raise SpawnFailed(f"JupyterLab exited while starting: {explain_end(job.state)}.")
 
     async def progress(self):
         sent = 0
@@ -249,10 +267,14 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             return
         deadline = time.monotonic() + 15
         moment = time.monotonic()
-        while time.monotonic() < deadline:
-            snap = await poller().newer_than(moment, timeout=10)
-            moment = snap.started
-            job = snap.jobs.get(job_id)
-            if snap.ok and (job is None or job.ended):
-                return
+        poller().hurry(id(self))
+        try:
+            while time.monotonic() < deadline:
+                snap = await poller().newer_than(moment, timeout=10)
+                moment = snap.started
+                job = snap.jobs.get(job_id)
+                if snap.ok and (job is None or job.ended):
+                    return
+        finally:
+            poller().relax(id(self))
         self.log.warning("Job %s still listed as running after scancel", job_id)

@@ -1,0 +1,26 @@
+# Vanilla baseline for benchmarks: batchspawner 1.3.0 + wrapspawner 1.0.1 ProfilesSpawner,
+# with only the minimal fix (import batchspawner first so its API handler is registered).
+import batchspawner  # noqa: F401
+import wrapspawner  # noqa: F401
+
+c = get_config()  # noqa: F821
+c.JupyterHub.bind_url = "http://0.0.0.0:8003"
+c.JupyterHub.hub_port = 8082
+c.JupyterHub.hub_ip = "0.0.0.0"
+c.JupyterHub.hub_connect_ip = "hub"
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:8004"
+c.JupyterHub.db_url = "sqlite:////srv/vanilla/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = "/srv/vanilla/cookie_secret"
+c.ConfigurableHTTPProxy.pid_file = "/srv/vanilla/proxy.pid"
+c.JupyterHub.authenticator_class = "pam"
+c.Authenticator.allow_all = True
+c.PAMAuthenticator.open_sessions = False
+c.JupyterHub.spawner_class = "wrapspawner.ProfilesSpawner"
+c.Spawner.cmd = ["/opt/hpchub/venv/bin/jupyterhub-singleuser"]
+c.Spawner.default_url = "/lab"
+c.Spawner.http_timeout = 120
+c.ProfilesSpawner.profiles = [
+    ("Exclusive CPU node", "cpu", "batchspawner.SlurmSpawner",
+     {"req_partition": "regular", "req_runtime": "04:00:00", "req_qos": "interactive",
+      "batchspawner_singleuser_cmd": "/opt/hpchub/venv/bin/batchspawner-singleuser"}),
+]
