@@ -23,6 +23,7 @@ import pwd
 import time
 
 import batchspawner
+from hpchub.site_configs.schema import walltime_minutes
 from traitlets import Dict, Integer, Unicode
 
 from . import metrics
@@ -104,16 +105,20 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
     def job_command(self) -> list[str]:
         return [f"{self.runtime_prefix}/bin/hpchub-singleuser", *self.cmd, *self.get_args()]
 
+    def grace(self) -> int:
+        """Seconds of SIGTERM warning before the time limit: at most a quarter of the job."""
+        return max(10, min(self.shutdown_grace, walltime_minutes(self.request.time) * 15))
+
     async def submit(self) -> str:
         req = self.request
         home = pwd.getpwnam(self.user.name).pw_dir
         script = render_script(
             user=self.user.name, profile=req.profile, env=self.job_env(),
             command=self.job_command(), runtime_bin=f"{self.runtime_prefix}/bin",
-            grace_s=self.shutdown_grace,
+            grace_s=self.grace(),
         )
         comment = f"hpchub:{self.user.name}/{self.name or 'default'}"
-        argv = as_user(self.user.name, sbatch_argv(req, home, comment, self.shutdown_grace))
+        argv = as_user(self.user.name, sbatch_argv(req, home, comment, self.grace()))
         try:
             result = await run(argv, stdin=script, timeout=60)
         except CommandTimeout:

@@ -12,7 +12,6 @@ import stat
 import time
 
 import pytest
-
 from hpchub.spawners.poller import SlurmPoller
 
 SCRIPT = """#!/bin/sh

@@ -28,6 +28,13 @@ def page():
         browser.close()
 
 
+def log_in(page, testbed, user: str) -> None:
+    page.goto(f"{testbed.hub_url}/hub/login")
+    page.fill("#username_input", user)
+    page.fill("#password_input", testbed.secrets()["demo_password"])
+    page.click("#login_submit")
+
+
 @pytest.fixture()
 def carol(testbed):
     user = HubUser(testbed, "carol")
@@ -38,10 +45,7 @@ def carol(testbed):
 
 def test_carol_starts_an_exclusive_cpu_node_and_runs_a_cell(testbed, page, carol):
     hub = testbed.hub_url
-    page.goto(f"{hub}/hub/login")
-    page.fill("#username_input", "carol")
-    page.fill("#password_input", testbed.secrets()["demo_password"])
-    page.click("#login_submit")
+    log_in(page, testbed, "carol")
 
     page.goto(f"{hub}/hub/spawn/carol/browser")
     cards = page.locator(".hpchub-card")
@@ -92,10 +96,7 @@ def test_carol_starts_an_exclusive_cpu_node_and_runs_a_cell(testbed, page, carol
 
 def test_dave_sees_no_gpu_profile_and_a_bad_choice_is_explained(testbed, page):
     hub = testbed.hub_url
-    page.goto(f"{hub}/hub/login")
-    page.fill("#username_input", "dave")
-    page.fill("#password_input", testbed.secrets()["demo_password"])
-    page.click("#login_submit")
+    log_in(page, testbed, "dave")
     page.goto(f"{hub}/hub/spawn/dave/cfg")
     assert page.locator("#profile-gpu").count() == 0
     page.click("label[for=profile-configurable]")
