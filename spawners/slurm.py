@@ -31,6 +31,7 @@ from .options import SpawnRequest
 from .poller import poller
 from .runner import CommandTimeout, as_user, run
 from .slurm_cli import (
+    ended_by_time_limit,
     explain_end,
     explain_reason,
     first_host,
@@ -247,6 +248,8 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         if job is None or job.ended or job.state == "REQUEUED":
             state = job.state if job else "unknown (no longer in squeue)"
             reason = explain_end(job.state) if job else "the job is gone"
+            if job is not None and ended_by_time_limit(job, self.grace()):
+                reason = "it reached its time limit and was stopped cleanly"
             END_REASONS[(self.user.name, self.name)] = f"{reason} (Slurm: {state})"
             self.log.info("Job %s of %s ended: %s", self.job_id, self._log_name, state)
             self.job_id = ""

@@ -16,7 +16,7 @@ import jinja2
 from .options import SpawnRequest
 
 JOB_NAME = "hpchub-spawner"
-SQUEUE_FORMAT = "%i|%T|%r|%N|%S|%P|%Q|%u|%j"
+SQUEUE_FORMAT = "%i|%T|%r|%N|%S|%P|%Q|%u|%j|%l|%M"
 PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD",
            "SUSPENDED", "RESIZING"}
 RUNNING = {"RUNNING"}
@@ -63,6 +63,8 @@ class JobInfo:
     priority: int
     user: str
     name: str
+    limit_s: int | None = None  # time limit
+    elapsed_s: int | None = None  # time used so far (or in all, once ended)
 
     @property
     def pending(self) -> bool:
@@ -82,16 +84,30 @@ def squeue_argv() -> list[str]:
     return ["squeue", "-h", "-a", "-t", "all", "-o", SQUEUE_FORMAT]
 
 
+def duration_s(text: str) -> int | None:
+    """Seconds in a Slurm duration: ``1-02:03:04``, ``2:03:04``, ``3:04``, ``UNLIMITED``.
+
+    >>> duration_s("1-00:00:10"), duration_s("1:30"), duration_s("UNLIMITED")
+    (86410, 90, None)
+    """
+    match = re.fullmatch(r"(?:([0-9]+)-)?(?:([0-9]+):)?([0-9]+):([0-9]+)", text.strip())
+    if not match:
+        return None
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
 def parse_squeue(text: str) -> dict[str, JobInfo]:
     jobs = {}
     for line in text.splitlines():
         parts = line.strip().split("|")
-        if len(parts) != 9 or not parts[0]:
+        if len(parts) != 11 or not parts[0]:
             continue
-        job_id, state, reason, nodes, start, part, prio, user, name = parts
+        job_id, state, reason, nodes, start, part, prio, user, name, limit, used = parts
         state = state.split()[0].rstrip("+")  # "CANCELLED by 2001" -> CANCELLED
         jobs[job_id] = JobInfo(job_id, state, reason, nodes, start, part,
-                               int(prio) if prio.isdigit() else 0, user, name)
+                               int(prio) if prio.isdigit() else 0, user, name,
+                               duration_s(limit), duration_s(used))
     return jobs
 
 
@@ -111,6 +127,15 @@ def explain_reason(reason: str) -> str:
 
 def explain_end(state: str) -> str:
     return ENDINGS.get(state, f"the job ended ({state})")
+
+
+def ended_by_time_limit(job: JobInfo, grace_s: int) -> bool:
+    """True when the job ended within its shutdown warning of the time limit."""
+    if job.state == "TIMEOUT":
+        return True
+    if job.limit_s is None or job.elapsed_s is None:
+        return False
+    return job.elapsed_s >= job.limit_s - grace_s - 5
 
 
 def start_estimate(job: JobInfo) -> str | None:

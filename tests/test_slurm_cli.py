@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hpchub.spawners.api import parse_port
 from hpchub.spawners.slurm_cli import (
+    ended_by_time_limit,
     first_host,
     parse_associations,
     parse_job_id,
@@ -16,22 +19,31 @@ from hpchub.spawners.slurm_cli import (
 from tornado import web
 
 SQUEUE = """\
-10|RUNNING|None|c1|2026-11-24T10:00:00|regular|100|dave|other
-11|PENDING|Resources|||gpu|500|bob|hpchub-spawner
-12|PENDING|Priority||2026-11-24T10:42:00|gpu|300|alice|hpchub-spawner
-13|PENDING|Resources||N/A|regular|900|carol|x
-14|CANCELLED by 2001|None|c2|2026-11-24T09:00:00|debug|0|alice|hpchub-spawner
-15|NODE_FAIL|NodeDown|c3|2026-11-24T09:00:00|debug|0|bob|hpchub-spawner
+10|RUNNING|None|c1|2026-11-24T10:00:00|regular|100|dave|other|4:00:00|1:02
+11|PENDING|Resources|||gpu|500|bob|hpchub-spawner|4:00:00|0:00
+12|PENDING|Priority||2026-11-24T10:42:00|gpu|300|alice|hpchub-spawner|4:00:00|0:00
+13|PENDING|Resources||N/A|regular|900|carol|x|UNLIMITED|0:00
+14|CANCELLED by 2001|None|c2|2026-11-24T09:00:00|debug|0|alice|hpchub-spawner|30:00|5:00
+15|NODE_FAIL|NodeDown|c3|2026-11-24T09:00:00|debug|0|bob|hpchub-spawner|30:00|1:00
+16|COMPLETED|None|c1|2026-11-24T09:00:00|debug|0|bob|hpchub-spawner|2:00|1:31
 bogus line
 """
 
 
 def test_parse_squeue_states():
     jobs = parse_squeue(SQUEUE)
-    assert set(jobs) == {"10", "11", "12", "13", "14", "15"}
+    assert set(jobs) == {"10", "11", "12", "13", "14", "15", "16"}
+    assert (jobs["10"].limit_s, jobs["10"].elapsed_s, jobs["13"].limit_s) == (14400, 62, None)
     assert jobs["10"].running and jobs["11"].pending
     assert jobs["14"].state == "CANCELLED" and jobs["14"].ended
     assert jobs["15"].ended and jobs["15"].reason == "NodeDown"
+
+
+def test_time_limit_endings():
+    jobs = parse_squeue(SQUEUE)
+    assert ended_by_time_limit(jobs["16"], grace_s=30)  # stopped cleanly at the SIGTERM warning
+    assert not ended_by_time_limit(jobs["14"], grace_s=30)
+    assert ended_by_time_limit(dataclasses.replace(jobs["14"], state="TIMEOUT"), grace_s=30)
 
 
 def test_queue_position_and_message():

@@ -208,3 +208,17 @@ def test_dead_node_marks_its_server_stopped_and_spares_others(testbed, alice):
         testbed.wait_slurm_ready()
     page = alice.session.get(f"{testbed.hub_url}/hub/spawn/alice/cpu", timeout=30).text
     assert "Your previous server stopped" in page and "NODE_FAIL" in page
+
+
+def test_two_minute_job_stops_cleanly_at_its_time_limit(testbed):
+    bob = HubUser(testbed, "bob")
+    bob.start("short", {"profile": "configurable", "time": "2", "qos": "debug"})
+    job = hpchub_jobs(testbed, "bob")[0][0]
+    wait_until(lambda: bob.server("short") is None, 170, "server not stopped at its time limit",
+               step=2)
+    state = testbed.exec("slurmctld", "squeue", "-h", "-t", "all", "-j", job, "-o", "%T").output
+    assert state.strip() == "COMPLETED"  # the server exited on the warning, before the kill
+    log = testbed.exec("login1", "cat", f"/home/bob/.hpchub-jupyter-{job}.log").output
+    assert "received signal 15" in log or "Shutting down" in log, log[-1500:]
+    page = bob.session.get(f"{testbed.hub_url}/hub/spawn/bob/short", timeout=30).text
+    assert "reached its time limit and was stopped cleanly" in page
