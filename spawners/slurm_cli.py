@@ -130,12 +130,15 @@ def explain_end(state: str) -> str:
 
 
 def ended_by_time_limit(job: JobInfo, grace_s: int) -> bool:
-    """True when the job ended within its shutdown warning of the time limit."""
+    """True when the job ended within its shutdown warning of the time limit.
+
+    Slurm may send ``--signal`` up to 60 s before the requested time (its event resolution).
+    """
     if job.state == "TIMEOUT":
         return True
     if job.limit_s is None or job.elapsed_s is None:
         return False
-    return job.elapsed_s >= job.limit_s - grace_s - 5
+    return job.elapsed_s >= job.limit_s - grace_s - 65
 
 
 def start_estimate(job: JobInfo) -> str | None:

@@ -25,7 +25,7 @@ SQUEUE = """\
 13|PENDING|Resources||N/A|regular|900|carol|x|UNLIMITED|0:00
 14|CANCELLED by 2001|None|c2|2026-11-24T09:00:00|debug|0|alice|hpchub-spawner|30:00|5:00
 15|NODE_FAIL|NodeDown|c3|2026-11-24T09:00:00|debug|0|bob|hpchub-spawner|30:00|1:00
-16|COMPLETED|None|c1|2026-11-24T09:00:00|debug|0|bob|hpchub-spawner|2:00|1:31
+16|COMPLETED|None|c1|2026-11-24T09:00:00|debug|0|bob|hpchub-spawner|2:00|1:24
 bogus line
 """
 
