@@ -15,13 +15,12 @@ import secrets
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 
 import docker
@@ -30,9 +29,8 @@ from hpchub.site_configs import Site, load_site
 
 from . import render
 from .engine import TestbedError, client, ensure_base_image
+from .image import IMAGE, SOURCE, build_image
 
-IMAGE = "hpchub/node:latest"
-SOURCE = Path(__file__).resolve().parent.parent
 STATE_ROOT = Path(os.environ.get("HPCHUB_TESTBED_STATE", SOURCE / ".testbed"))
 
 
@@ -150,36 +148,7 @@ class Testbed:
     # ------------------------------------------------------------------ image
     def build_image(self) -> str:
         """Build the node image unless one from the same sources exists already."""
-        ctx = self.state / "build"
-        shutil.rmtree(ctx, ignore_errors=True)
-        ctx.mkdir(parents=True)
-        shutil.copy(resources.files("hpchub.containers").joinpath("Dockerfile"), ctx / "Dockerfile")
-        shutil.copy("/etc/ssl/certs/ca-certificates.crt", ctx / "host-ca.crt")
-        (ctx / "requirements-node.txt").write_text("\n".join(node_requirements()) + "\n")
-        source = source_hash(ctx)
-        try:
-            image = self.cli.images.get(IMAGE)
-            if image.labels.get("hpchub.source") == source:
-                return image.id
-        except NotFound:
-            pass
-        (ctx / "wheels").mkdir()
-        build_wheel(ctx / "wheels")
-        install_chp(self.state / "chp", ctx / "chp")
-        logfile = self.state / "build.log"
-        with logfile.open("w") as log:
-            try:
-                for chunk in self.cli.api.build(path=str(ctx), tag=IMAGE, rm=True, decode=True,
-                                                labels={"hpchub.source": source}):
-                    if "stream" in chunk:
-                        log.write(chunk["stream"])
-                    if "error" in chunk:
-                        log.write(chunk["error"])
-                        raise TestbedError(f"image build failed: {chunk['error'].strip()}"
-                                           f" (full log: {logfile})")
-            except APIError as exc:
-                raise TestbedError(f"image build failed: {exc} (full log: {logfile})") from None
-        return self.cli.images.get(IMAGE).id
+        return build_image(self.cli, self.state)
 
     # ------------------------------------------------------------------ lifecycle
     def up(self, build: bool = True) -> dict[str, float]:
@@ -430,22 +399,6 @@ def retire(container) -> None:
     container.remove(force=True, v=True)
 
 
-def source_hash(context: Path) -> str:
-    """Hash of what goes into the image: the build context files and hpchub's sources."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in context.rglob("*") if p.is_file())
-    tracked = subprocess.run(["git", "-C", str(SOURCE), "ls-files", "-co", "--exclude-standard"],
-                             capture_output=True, text=True)
-    names = tracked.stdout.split() if tracked.returncode == 0 else []
-    packaged = ("hpchub/", "spawners/", "kernels/", "jobs/", "site_configs/", "containers/")
-    files += sorted(SOURCE / n for n in names if n.startswith(packaged) or n == "pyproject.toml")
-    for path in files:
-        if path.is_file():
-            digest.update(str(path.relative_to(SOURCE if path.is_relative_to(SOURCE) else context)
-                              ).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:20]
-
-
 def free_subnet(taken: list[str]) -> ipaddress.IPv4Network:
     """A /24 in 172.28.0.0/14 that overlaps no existing Docker network.
 
@@ -457,50 +410,6 @@ def free_subnet(taken: list[str]) -> ipaddress.IPv4Network:
         if not any(candidate.overlaps(u) for u in used):
             return candidate
     raise TestbedError("no free /24 in 172.28.0.0/14 for the testbed network")
-
-
-def node_requirements() -> list[str]:
-    """hpchub's own dependencies plus its ``node`` extra, from the installed metadata."""
-    reqs = []
-    for req in metadata.requires("hpchub") or []:
-        spec, _, marker = req.partition(";")
-        if not marker or 'extra == "node"' in marker:
-            reqs.append(spec.strip())
-    return reqs
-
-
-CHP_VERSION = "5.3.0"
-
-
-def install_chp(cache: Path, target: Path) -> None:
-    """configurable-http-proxy from the npm registry (cached; pure JavaScript)."""
-    marker = cache / f".chp-{CHP_VERSION}"
-    if not marker.exists():
-        shutil.rmtree(cache, ignore_errors=True)
-        cache.mkdir(parents=True)
-        npm = shutil.which("npm")
-        if not npm:
-            raise TestbedError("no npm: run `scripts/bootstrap-host` (installs Debian's npm)")
-        done = subprocess.run([npm, "install", "--prefix", str(cache), "--no-fund", "--no-audit",
-                               f"configurable-http-proxy@{CHP_VERSION}"],
-                              capture_output=True, text=True)
-        if done.returncode:
-            raise TestbedError("npm install configurable-http-proxy failed:\n" + done.stderr[-2000:])
-        marker.touch()
-    shutil.copytree(cache, target, symlinks=True, ignore=shutil.ignore_patterns(".chp-*"))
-
-
-def build_wheel(out: Path) -> None:
-    """A wheel of this checkout."""
-    if not (SOURCE / "pyproject.toml").exists():
-        raise TestbedError("build the image from a source checkout of hpchub (no pyproject.toml)")
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(SOURCE)],
-        capture_output=True, text=True,
-    )
-    if done.returncode:
-        raise TestbedError("building the hpchub wheel failed:\n" + done.stderr[-2000:])
 
 
 def from_site(site_path: str | Path, project: str = "hpchub", hub_port: int | None = None) -> Testbed:

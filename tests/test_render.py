@@ -6,7 +6,8 @@ import json
 
 from hpchub.containers import render
 from hpchub.containers.engine import apt_mirror
-from hpchub.containers.testbed import free_subnet, node_requirements
+from hpchub.containers.image import node_requirements
+from hpchub.containers.testbed import free_subnet
 from hpchub.site_configs import bundled_site
 
 SITE = bundled_site("testbed")

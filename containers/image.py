@@ -1,0 +1,112 @@
+"""The node image: build context, source fingerprint, and the build itself."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from importlib import metadata, resources
+from pathlib import Path
+
+import docker
+from docker.errors import APIError, NotFound
+
+from .engine import TestbedError
+
+IMAGE = "hpchub/node:latest"
+SOURCE = Path(__file__).resolve().parent.parent
+
+
+def build_image(cli: docker.DockerClient, state: Path) -> str:
+    """Build the node image unless one from the same sources exists already."""
+    ctx = state / "build"
+    shutil.rmtree(ctx, ignore_errors=True)
+    ctx.mkdir(parents=True)
+    shutil.copy(resources.files("hpchub.containers").joinpath("Dockerfile"), ctx / "Dockerfile")
+    shutil.copy("/etc/ssl/certs/ca-certificates.crt", ctx / "host-ca.crt")
+    (ctx / "requirements-node.txt").write_text("\n".join(node_requirements()) + "\n")
+    source = source_hash(ctx)
+    try:
+        image = cli.images.get(IMAGE)
+        if image.labels.get("hpchub.source") == source:
+            return image.id
+    except NotFound:
+        pass
+    (ctx / "wheels").mkdir()
+    build_wheel(ctx / "wheels")
+    install_chp(state / "chp", ctx / "chp")
+    logfile = state / "build.log"
+    with logfile.open("w") as log:
+        try:
+            for chunk in cli.api.build(path=str(ctx), tag=IMAGE, rm=True, decode=True,
+                                            labels={"hpchub.source": source}):
+                if "stream" in chunk:
+                    log.write(chunk["stream"])
+                if "error" in chunk:
+                    log.write(chunk["error"])
+                    raise TestbedError(f"image build failed: {chunk['error'].strip()}"
+                                       f" (full log: {logfile})")
+        except APIError as exc:
+            raise TestbedError(f"image build failed: {exc} (full log: {logfile})") from None
+    return cli.images.get(IMAGE).id
+
+
+CHP_VERSION = "5.3.0"
+
+
+def install_chp(cache: Path, target: Path) -> None:
+    """configurable-http-proxy from the npm registry (cached; pure JavaScript)."""
+    marker = cache / f".chp-{CHP_VERSION}"
+    if not marker.exists():
+        shutil.rmtree(cache, ignore_errors=True)
+        cache.mkdir(parents=True)
+        npm = shutil.which("npm")
+        if not npm:
+            raise TestbedError("no npm: run `scripts/bootstrap-host` (installs Debian's npm)")
+        done = subprocess.run([npm, "install", "--prefix", str(cache), "--no-fund", "--no-audit",
+                               f"configurable-http-proxy@{CHP_VERSION}"],
+                              capture_output=True, text=True)
+        if done.returncode:
+            raise TestbedError("npm install configurable-http-proxy failed:\n" + done.stderr[-2000:])
+        marker.touch()
+    shutil.copytree(cache, target, symlinks=True, ignore=shutil.ignore_patterns(".chp-*"))
+
+
+def build_wheel(out: Path) -> None:
+    """A wheel of this checkout."""
+    if not (SOURCE / "pyproject.toml").exists():
+        raise TestbedError("build the image from a source checkout of hpchub (no pyproject.toml)")
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(out), str(SOURCE)],
+        capture_output=True, text=True,
+    )
+    if done.returncode:
+        raise TestbedError("building the hpchub wheel failed:\n" + done.stderr[-2000:])
+
+
+def node_requirements() -> list[str]:
+    """hpchub's own dependencies plus its ``node`` extra, from the installed metadata."""
+    reqs = []
+    for req in metadata.requires("hpchub") or []:
+        spec, _, marker = req.partition(";")
+        if not marker or 'extra == "node"' in marker:
+            reqs.append(spec.strip())
+    return reqs
+
+
+def source_hash(context: Path) -> str:
+    """Hash of what goes into the image: the build context files and hpchub's sources."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in context.rglob("*") if p.is_file())
+    tracked = subprocess.run(["git", "-C", str(SOURCE), "ls-files", "-co", "--exclude-standard"],
+                             capture_output=True, text=True)
+    names = tracked.stdout.split() if tracked.returncode == 0 else []
+    packaged = ("hpchub/", "spawners/", "kernels/", "jobs/", "site_configs/", "containers/")
+    files += sorted(SOURCE / n for n in names if n.startswith(packaged) or n == "pyproject.toml")
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(SOURCE if path.is_relative_to(SOURCE) else context)
+                              ).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:20]
