@@ -19,7 +19,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -53,7 +53,6 @@ class Testbed:
     site_path: Path
     project: str = "hpchub"
     hub_port: int | None = None
-    log: Callable[[str], None] = field(default=lambda msg: print(msg, flush=True))
 
     def __post_init__(self) -> None:
         self.state = STATE_ROOT / self.project
