@@ -62,6 +62,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.messages: list[str] = []  # this spawn's progress, replayed to every reader
+        self._said = asyncio.Event()
         self._known_since = 0.0  # from then on, squeue must list the job while it exists
         self._port_reported = asyncio.Event()
 
@@ -90,6 +91,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
     def say(self, message: str) -> None:
         if not self.messages or self.messages[-1] != message:
             self.messages.append(message)
+            self._said.set()
 
     def report_port(self, port: int) -> None:
         """Called by the authenticated job (only) with the port it listens on."""
@@ -222,14 +224,19 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
                 raise SpawnFailed(f"JupyterLab exited while starting: {explain_end(job.state)}.")
 
     async def progress(self):
+        # JupyterHub stops reading once the spawn is done: yield each message as it is said.
         sent = 0
         while True:
+            self._said.clear()
             for message in self.messages[sent:]:
                 sent += 1
                 yield {"message": message, "progress": min(90, 10 * sent)}
-            if self._port_reported.is_set():
+            if self._port_reported.is_set() and sent == len(self.messages):
                 return
-            await asyncio.sleep(0.25)
+            try:
+                await asyncio.wait_for(self._said.wait(), 0.5)
+            except TimeoutError:
+                pass
 
     # --------------------------------------------------------------- poll / stop
     async def poll(self):
