@@ -139,7 +139,13 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         self.messages = []
         self.say(f"Submitting a job to partition {req.partition}")
         submitted = time.monotonic()
-        self.job_id = await self.submit()
+        submission = asyncio.ensure_future(self.submit())
+        try:
+            # Shielded: a spawn cancelled during sbatch must still learn (and cancel) its job.
+            self.job_id = await asyncio.shield(submission)
+        except asyncio.CancelledError:
+            submission.add_done_callback(self._cancel_orphan)
+            raise
         self._known_since = time.monotonic()
         self.log.info("Submitted job %s for %s (%s)", self.job_id, self._log_name, req.profile)
         self.say(f"Submitted job {self.job_id} to {req.partition}")
@@ -154,6 +160,8 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         except BaseException as exc:
             outcome = "cancelled" if isinstance(exc, asyncio.CancelledError) else "failed"
             metrics.SPAWN_OUTCOMES.labels(req.profile, outcome).inc()
+            if outcome == "cancelled":  # stopped while starting: leave no job behind
+                await asyncio.shield(self.cancel())
             raise
         finally:
             poller().relax(id(self))
@@ -263,15 +271,21 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             return 1
         return None
 
-    async def cancel(self) -> None:
-        if not self.job_id:
+    def _cancel_orphan(self, submission: asyncio.Future) -> None:
+        """The spawn was cancelled while sbatch ran: cancel the job it created."""
+        if not submission.cancelled() and submission.exception() is None:
+            asyncio.ensure_future(self.cancel(submission.result()))
+
+    async def cancel(self, job_id: str | None = None) -> None:
+        job_id = job_id or self.job_id
+        if not job_id:
             return
         try:
-            result = await run(as_user(self.user.name, ["scancel", self.job_id]), timeout=30)
+            result = await run(as_user(self.user.name, ["scancel", job_id]), timeout=30)
             if not result.ok:
-                self.log.warning("scancel %s: %s", self.job_id, result.err.strip())
+                self.log.warning("scancel %s: %s", job_id, result.err.strip())
         except CommandTimeout:
-            self.log.warning("scancel %s timed out", self.job_id)
+            self.log.warning("scancel %s timed out", job_id)
 
     async def stop(self, now: bool = False):
         self.log.info("Stopping job %s of %s", self.job_id, self._log_name)

@@ -118,7 +118,8 @@ def test_hostile_api_options_get_400_and_submit_nothing(testbed, field, value):
     if resp.status_code in (201, 202):  # only a fully valid choice may start anything
         text = str(value).strip()
         assert field != "exec_prefix" and (not text or field in ("nodes", "time")), (field, value)
-        dave.stop("hostile")
+        dave.stop("hostile")  # possibly while still starting: its job must not be left behind
+        wait_until(lambda: not hpchub_jobs(testbed, "dave"), 30, "a stopped spawn left a job")
         return
     assert resp.status_code == 400, (field, value, resp.status_code, resp.text[:300])
     assert hpchub_jobs(testbed) == before
