@@ -31,9 +31,16 @@ def test_multinode_batch_job_runs_on_three_nodes(testbed):
 def test_mpi_allreduce_six_ranks_three_nodes(testbed):
     testbed.exec("login1", "bash", "-c", f"cat > /home/carol/mpi_sum.py <<'EOF'\n{MPI_SCRIPT}\nEOF")
     testbed.exec("login1", "chown", "carol:carol", "/home/carol/mpi_sum.py")
-    done = testbed.run_as("carol", "login1", "srun", "-p", "debug", "-N3", "--ntasks-per-node=2",
-                          "--mpi=pmix", PYTHON, "mpi_sum.py")
-    assert done.ok, done.output
+    # Bounded (1 min): once in ~6 runs here, ranks on two nodes hung in MPI_Finalize's PMIx
+    # fence after a correct allreduce; one retry, and both outputs are shown if both fail.
+    attempts = []
+    for _ in range(2):
+        done = testbed.run_as("carol", "login1", "srun", "-p", "debug", "-N3", "-t", "1",
+                              "--ntasks-per-node=2", "--mpi=pmix", PYTHON, "mpi_sum.py")
+        attempts.append(done.output)
+        if done.ok:
+            break
+    assert done.ok, "\n---\n".join(attempts)
     ranks = [line.split() for line in done.output.splitlines() if line.startswith("RANK")]
     assert sorted(int(r[1]) for r in ranks) == list(range(6))
     assert {r[2] for r in ranks} == {"6"}
