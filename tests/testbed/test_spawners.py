@@ -146,6 +146,7 @@ def test_queue_progress_then_pending_timeout_cancels(testbed):
         wait_until(lambda: not testbed.exec("slurmctld", "sinfo", "-h", "-p", "debug", "-t", "idle",
                                             "-o", "%N").output.strip(), 30, "debug nodes not all busy")
         bob = HubUser(testbed, "bob")
+        bob.stop("dbg")
         resp = bob.spawn("dbg", {"profile": "debug"})
         assert resp.status_code in (201, 202), resp.text
         events = bob.progress("dbg", timeout=200)
@@ -213,8 +214,9 @@ def test_dead_node_marks_its_server_stopped_and_spares_others(testbed, alice):
 
 def test_two_minute_job_stops_cleanly_at_its_time_limit(testbed):
     bob = HubUser(testbed, "bob")
+    bob.stop("short")
     bob.start("short", {"profile": "configurable", "time": "2", "qos": "debug"})
-    job = hpchub_jobs(testbed, "bob")[0][0]
+    job = max((r[0] for r in hpchub_jobs(testbed, "bob")), key=int)  # the newest: this one
     wait_until(lambda: bob.server("short") is None, 170, "server not stopped at its time limit",
                step=2)
     state = testbed.exec("slurmctld", "squeue", "-h", "-t", "all", "-j", job, "-o", "%T").output
