@@ -39,10 +39,20 @@ def create_unix_accounts() -> None:
                 "-c", user["comment"], name)
         if user["groups"]:
             run("usermod", "-G", ",".join(user["groups"]), name)
-        if not home.exists():
-            shutil.copytree("/etc/skel", home, dirs_exist_ok=True)
-            run("chown", "-R", f"{uid}:{uid}", str(home))
-            home.chmod(0o700)
+        make_home(home, uid, uid)
+    for account in spec.get("collaboration_accounts", []):
+        name, home = account["name"], Path("/home") / account["name"]
+        if run("getent", "passwd", name, check=False, capture_output=True).returncode:
+            run("useradd", "-M", "-u", str(account["uid"]), "-g", str(account["gid"]),
+                "-d", str(home), "-s", "/bin/bash", "-c", f"{name} collaboration account", name)
+        make_home(home, str(account["uid"]), str(account["gid"]))
+
+
+def make_home(home: Path, uid: str, gid: str) -> None:
+    if not home.exists():
+        shutil.copytree("/etc/skel", home, dirs_exist_ok=True)
+        run("chown", "-R", f"{uid}:{gid}", str(home))
+        home.chmod(0o700)
 
 
 def install_slurm_config() -> None:
@@ -144,6 +154,7 @@ def install_ssh_identity() -> None:
 def role_login() -> None:
     """The shared interactive node: a Slurm submit host plus sshd for the hub."""
     install_ssh_identity()
+    run("hpchub", "kernels", "--site", str(GENERATED / "site.yaml"), "setup")
     Path("/etc/ssh/sshd_config.d/hpchub.conf").write_text(
         SSHD_CONFIG + "HostKey /etc/ssh/ssh_host_ed25519_key\n")
     Path("/etc/ssh/shosts.equiv").write_text("hub\n")

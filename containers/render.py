@@ -128,6 +128,11 @@ def sacctmgr_commands(site: Site) -> list[list[str]]:
             ["sacctmgr", "-i", "add", "account", account, f"Cluster={site.cluster_name}",
              f"Description={account}", "Organization=hpchub"]
         )
+    for collab in site.collaborations:  # the collaboration account validates kernel releases
+        cmds.append(
+            ["sacctmgr", "-i", "add", "user", collab.name, f"Account={collab.name}",
+             f"Cluster={site.cluster_name}", f"QOS={qos_names}", f"DefaultQOS={default_qos}"]
+        )
     for user in site.users:
         for account in user_accounts(site, user.name):
             cmds.append(
@@ -155,6 +160,9 @@ def unix_accounts(site: Site) -> dict:
              "groups": [*site.groups_of(u.name), site.hub.users_group]}
             for u in site.users
         ],
+        # NERSC-style collaboration accounts (`collabsu desi`): they own the kernel releases.
+        "collaboration_accounts": [{"name": c.name, "uid": c.gid, "gid": c.gid}
+                                   for c in site.collaborations],
         "hub_user": site.hub.user,
     }
 

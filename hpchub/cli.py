@@ -30,14 +30,28 @@ def cmd_testbed(args: argparse.Namespace) -> int:
             if bed.find("slurmctld"):
                 print(bed.exec("slurmctld", "sinfo").output, end="")
         elif args.action == "exec":
-            command = args.command[1:] if args.command[:1] == ["--"] else args.command
-            result = bed.exec(args.node, *command, user=args.user)
+            node, user, command = exec_arguments(args)
+            result = bed.exec(node, *command, user=user)
             print(result.output, end="")
             return result.code
     except TestbedError as exc:
         print(f"testbed: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def exec_arguments(args: argparse.Namespace) -> tuple[str | None, str, list[str]]:
+    """``exec [--user U] NODE [--user U] -- CMD...``: argparse's REMAINDER keeps options it sees."""
+    words = ([args.node] if args.node else []) + list(args.command)
+    user, rest = args.user, []
+    while words and words[0] != "--":
+        word = words.pop(0)
+        if word == "--user" and words:
+            user = words.pop(0)
+        else:
+            rest.append(word)
+    node = rest.pop(0) if rest else None
+    return node, user, rest + words[1:]
 
 
 def cmd_hub(args: argparse.Namespace) -> int:
@@ -78,6 +92,10 @@ def parser() -> argparse.ArgumentParser:
     hub.add_argument("--site", required=True)
     hub.add_argument("--state-dir", default="/srv/hpchub")
     hub.set_defaults(func=cmd_hub)
+
+    from hpchub.kernels.cli import add_parser as add_kernels
+
+    add_kernels(sub)
 
     site = sub.add_parser("site", help="site configs")
     site_sub = site.add_subparsers(dest="site_cmd", required=True)

@@ -41,6 +41,8 @@ def configure(c, site_path: str, state_dir: str) -> Site:  # noqa: ANN001 - trai
     c.ProfilesSpawner.site_path = str(site_path)
     c.Spawner.cmd = [f"{site.runtime_prefix}/bin/jupyterhub-singleuser"]
     c.Spawner.default_url = "/lab"
+    # Servers list the kernels of the collaborations the user's groups can read.
+    c.Spawner.environment = {"HPCHUB_KERNEL_ROOT": site.kernel_root}
     c.Spawner.poll_interval = 10
     c.Spawner.http_timeout = 120
     # API spawns answer 202 after a second and clients follow the progress stream.

@@ -145,6 +145,20 @@ class Network(Strict):
     )
 
 
+class KernelValidation(Strict):
+    """Where `hpchub kernels validate` runs a release on a compute node."""
+
+    partition: str | None = Field(default=None, description="default: the default partition")
+    qos: str | None = None
+    time: str = "00:15:00"
+
+    @field_validator("time")
+    @classmethod
+    def _walltime(cls, value: str) -> str:
+        walltime_minutes(value)
+        return value
+
+
 class Hub(Strict):
     port: int = Field(default=8000, ge=1, le=65535)
     admin_users: tuple[str, ...] = ()
@@ -174,6 +188,7 @@ class Site(Strict):
     profiles: tuple[Profile, ...] = Field(min_length=1)
     kernel_root: str = "/global/common/software/jupyter/kernels"
     runtime_prefix: str = "/opt/hpchub/venv"
+    kernel_validation: KernelValidation = KernelValidation()
     network: Network = Network()
     hub: Hub = Hub()
 
@@ -186,6 +201,9 @@ class Site(Strict):
 
     def partition(self, name: str) -> Partition:
         return next(p for p in self.partitions if p.name == name)
+
+    def collaboration(self, name: str) -> Collaboration:
+        return next(c for c in self.collaborations if c.name == name)
 
     def groups_of(self, user: str) -> list[str]:
         return [c.name for c in self.collaborations if user in c.members]
@@ -227,6 +245,11 @@ class CrossReferences:
             if stray:
                 raise ValueError(f"collaborations[{i}].members: unknown user(s) {', '.join(stray)}")
         self._check_profiles()
+        kv = site.kernel_validation
+        if kv.partition and kv.partition not in {p.name for p in site.partitions}:
+            raise ValueError(f"kernel_validation.partition: unknown partition {kv.partition!r}")
+        if kv.qos and kv.qos not in {q.name for q in site.qos}:
+            raise ValueError(f"kernel_validation.qos: unknown QOS {kv.qos!r}")
 
     def _check_profiles(self) -> None:
         site = self.site

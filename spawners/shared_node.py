@@ -63,7 +63,8 @@ class SharedNodeSpawner(Spawner):
     async def start(self):
         self.node = self.pick_node()
         limits = next(n for n in self.site.shared_nodes if n.name == self.node)
-        env = {k: v for k, v in self.get_env().items() if k.startswith("JUPYTERHUB_")}
+        env = {k: v for k, v in self.get_env().items()
+               if k.startswith("JUPYTERHUB_") or k in self.environment}
         spec = {
             "env": env,
             "command": [*self.cmd, *self.get_args()],

@@ -9,6 +9,8 @@ import sys
 import urllib.request
 from urllib.parse import urlparse, urlunparse
 
+from hpchub.kernels.visible import add_kernel_paths
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -40,6 +42,7 @@ def report_port(port: int) -> None:
 def main() -> None:
     if len(sys.argv) < 2:
         sys.exit("usage: hpchub-singleuser jupyterhub-singleuser [ARGS...]")
+    add_kernel_paths(os.environ)
     port = free_port()
     os.environ["JUPYTERHUB_SERVICE_URL"] = listen_url(os.environ.get("JUPYTERHUB_SERVICE_URL", ""), port)
     report_port(port)

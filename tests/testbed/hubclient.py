@@ -67,10 +67,10 @@ class HubUser:
         return requests.get(f"{self.base}/user/{self.name}/{name}/{path}", timeout=30,
                             headers={"Authorization": f"token {token or self.token}"})
 
-    def run_code(self, name: str, code: str, timeout: float = 60) -> str:
-        """Start a kernel in the server, run ``code``, return what it printed."""
-        resp = self.api.post(f"{self.base}/user/{self.name}/{name}/api/kernels", json={},
-                             timeout=60)
+    def run_code(self, name: str, code: str, timeout: float = 60, kernel: str | None = None) -> str:
+        """Start a kernel (``kernel`` or the default) in the server, run ``code``, return its output."""
+        resp = self.api.post(f"{self.base}/user/{self.name}/{name}/api/kernels",
+                             json={"name": kernel} if kernel else {}, timeout=60)
         assert resp.status_code == 201, resp.text
         kernel = resp.json()["id"]
         try:

@@ -1,0 +1,215 @@
+"""``hpchub kernels ...``: what kernel maintainers and center admins type.
+
+Exit status: 0 done, 1 validation failed (nothing changed), 2 the request was wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import grp
+import json
+import os
+import pwd
+import sys
+from pathlib import Path
+
+from hpchub.site_configs import Site, SiteConfigError, load_site
+
+from .registry import Registry
+from .release import ReleaseError, load_spec
+from .validate import SlurmTarget, format_report, validate
+
+SITE_PATHS = ("/etc/hpchub/site.yaml", "/etc/hpchub/generated/site.yaml")
+
+
+def find_site(explicit: str | None) -> Site:
+    """The site config: --site, $HPCHUB_SITE, or the installed one."""
+    path = explicit or os.environ.get("HPCHUB_SITE")
+    if not path:
+        path = next((p for p in SITE_PATHS if Path(p).exists()), None)
+    if not path:
+        raise ReleaseError("no site config: pass --site or set HPCHUB_SITE")
+    return load_site(path)
+
+
+def registry(site: Site, collaboration: str) -> Registry:
+    try:
+        collab = site.collaboration(collaboration)
+    except StopIteration:
+        known = ", ".join(c.name for c in site.collaborations) or "none"
+        raise ReleaseError(f"unknown collaboration {collaboration!r} (this site has: {known})") from None
+    return Registry(Path(site.kernel_root), collab.name, collab.display_name,
+                    f"{site.runtime_prefix}/bin/python")
+
+
+def slurm_target(site: Site, args: argparse.Namespace, collaboration: str) -> SlurmTarget | None:
+    if args.no_slurm:
+        return None
+    kv = site.kernel_validation
+    default = next((p.name for p in site.partitions if p.default), site.partitions[0].name)
+    return SlurmTarget(partition=args.partition or kv.partition or default,
+                       time=args.time or kv.time, account=args.account or collaboration,
+                       qos=args.qos or kv.qos)
+
+
+def run_validation(site: Site, args: argparse.Namespace):  # noqa: ANN201
+    loaded = load_spec(args.spec)
+    reg = registry(site, loaded.spec.collaboration)
+    if loaded.spec.version in reg.load()["releases"]:
+        raise ReleaseError(f"{loaded.spec.kernel_name} is already published: releases are immutable, "
+                           "publish a new version")
+    base = reg.dir / "staging" if os.access(reg.dir, os.W_OK) else Path.home() / ".cache/hpchub/staging"
+    staging = base / f"{loaded.spec.version}.{os.getpid()}"
+    print(f"validating {loaded.spec.kernel_name} ({'here' if not args.no_local else ''}"
+          f"{' and ' if not (args.no_local or args.no_slurm) else ''}"
+          f"{'on a compute node through Slurm' if not args.no_slurm else ''}) ...", flush=True)
+    result = validate(loaded, reg.runtime_python, staging, local=not args.no_local,
+                      slurm=slurm_target(site, args, loaded.spec.collaboration))
+    print(format_report(result.report), end="")
+    return loaded, reg, result, staging
+
+
+def cmd_validate(site: Site, args: argparse.Namespace) -> int:
+    _, _, result, staging = run_validation(site, args)
+    print(f"executed notebooks and the report: {staging}")
+    return 0 if result.passed else 1
+
+
+def cmd_publish(site: Site, args: argparse.Namespace) -> int:
+    reg = registry(site, load_spec(args.spec).spec.collaboration)
+    reg.require_writable()  # before a validation that could not be published anyway
+    loaded, reg, result, staging = run_validation(site, args)
+    if not result.passed:
+        print(f"not published: validation failed; published releases are unchanged. "
+              f"Executed notebooks: {result.output_dir}", file=sys.stderr)
+        return 1
+    reg.publish(loaded, result.report, result.output_dir)
+    import shutil
+
+    shutil.rmtree(staging, ignore_errors=True)
+    state = reg.load()
+    note = " (the default)" if state["default"] == loaded.spec.version else \
+        f"; the default is still {state['default']} (`hpchub kernels promote` to change it)"
+    print(f"published {loaded.spec.kernel_name}{note}")
+    return 0
+
+
+def cmd_change(site: Site, args: argparse.Namespace) -> int:
+    reg = registry(site, args.collaboration)
+    if args.kcmd == "promote":
+        reg.promote(args.version)
+        print(f"{args.collaboration} {args.version} is now the default")
+    elif args.kcmd == "deprecate":
+        reg.deprecate(args.version, args.use)
+        print(f"{args.collaboration} {args.version} is deprecated")
+    elif args.kcmd == "retire":
+        reg.retire(args.version)
+        print(f"{args.collaboration} {args.version} is retired")
+    elif args.kcmd == "rollback":
+        print(f"{args.collaboration}: the default is {reg.rollback()} again")
+    return 0
+
+
+def cmd_list(site: Site, args: argparse.Namespace) -> int:
+    names = [args.collaboration] if args.collaboration else [c.name for c in site.collaborations]
+    rows = [("kernel", "display name", "state", "published", "by", "validation")]
+    for name in names:
+        reg = registry(site, name)
+        if not os.access(reg.dir, os.R_OK | os.X_OK):
+            continue
+        state = reg.load()
+        for version, rel in state["releases"].items():
+            mark = " *" if state["default"] == version else ""
+            rows.append((f"{name}-{version}{mark}", rel["display_name"], rel["state"],
+                         rel["published_at"][:16], rel["published_by"],
+                         "passed" if rel["validation"]["passed"] else "FAILED"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print("* the collaboration's default (kernel <collaboration>-current)")
+    return 0
+
+
+def cmd_show(site: Site, args: argparse.Namespace) -> int:
+    reg = registry(site, args.collaboration)
+    rel = reg.release(reg.load(), args.version)
+    rdir = reg.dir / "releases" / args.version
+    print(json.dumps(rel, indent=1))
+    report = json.loads((rdir / "validation.json").read_text())
+    print(format_report(report), end="")
+    print(f"launcher {rdir / 'launch.sh'}:\n{(rdir / 'launch.sh').read_text()}", end="")
+    return 0
+
+
+def cmd_history(site: Site, args: argparse.Namespace) -> int:
+    for event in registry(site, args.collaboration).load()["history"]:
+        print(f"{event['at']}  {event['by']:<16} {event['action']:<9} {event['version'] or ''}"
+              f"  {event['detail']}".rstrip())
+    return 0
+
+
+def cmd_setup(site: Site, args: argparse.Namespace) -> int:
+    """Center admin, as root: the kernel root and one directory per collaboration."""
+    root = Path(site.kernel_root)
+    os.umask(0o022)  # the path down to the kernel root is for everyone to traverse
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    for collab in site.collaborations:
+        path = root / collab.name
+        path.mkdir(exist_ok=True)
+        try:
+            owner = pwd.getpwnam(collab.name).pw_uid
+        except KeyError:
+            owner = 0
+        os.chown(path, owner, grp.getgrnam(collab.name).gr_gid)
+        path.chmod(0o2750 if owner else 0o2770)
+        print(f"{path}: owner {pwd.getpwuid(owner).pw_name}, group {collab.name}")
+    return 0
+
+
+COMMANDS = {"validate": cmd_validate, "publish": cmd_publish, "promote": cmd_change,
+            "deprecate": cmd_change, "retire": cmd_change, "rollback": cmd_change,
+            "list": cmd_list, "show": cmd_show, "history": cmd_history, "setup": cmd_setup}
+
+
+def run(args: argparse.Namespace) -> int:
+    os.umask(0o027)  # releases are for the collaboration's group only
+    try:
+        site = find_site(args.site)
+        return COMMANDS[args.kcmd](site, args)
+    except (ReleaseError, SiteConfigError) as exc:
+        print(f"hpchub kernels {args.kcmd}: {exc}", file=sys.stderr)
+        return 2
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    kp = sub.add_parser("kernels", help="curated per-collaboration kernel releases")
+    kp.add_argument("--site", help="site YAML (default: $HPCHUB_SITE or /etc/hpchub/site.yaml)")
+    ks = kp.add_subparsers(dest="kcmd", required=True)
+    for name, text in (("validate", "start the release's kernel for real and run its notebooks"),
+                       ("publish", "validate, then make the release visible to the collaboration")):
+        p = ks.add_parser(name, help=text)
+        p.add_argument("spec", help="release spec YAML")
+        p.add_argument("--no-slurm", action="store_true", help="do not check on a compute node")
+        p.add_argument("--no-local", action="store_true", help="do not check on this node")
+        p.add_argument("--partition")
+        p.add_argument("--qos")
+        p.add_argument("--time")
+        p.add_argument("--account", help="Slurm account (default: the collaboration)")
+    for name, text in (("promote", "make a release the collaboration's default"),
+                       ("deprecate", "keep a release usable, marked deprecated"),
+                       ("retire", "remove a release; its users get a message naming the replacement")):
+        p = ks.add_parser(name, help=text)
+        p.add_argument("collaboration")
+        p.add_argument("version")
+        if name == "deprecate":
+            p.add_argument("--use", help="suggested replacement (default: the default release)")
+    ks.add_parser("rollback", help="make the previous default the default again").add_argument(
+        "collaboration")
+    ks.add_parser("list", help="releases you can see").add_argument("collaboration", nargs="?")
+    p = ks.add_parser("show", help="one release: record, validation, launcher")
+    p.add_argument("collaboration")
+    p.add_argument("version")
+    ks.add_parser("history", help="who did what, when").add_argument("collaboration")
+    ks.add_parser("setup", help="(center admin, root) create the kernel directories")
+    kp.set_defaults(func=run)

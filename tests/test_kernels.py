@@ -1,0 +1,222 @@
+"""Kernel releases without a cluster: spec checks, launcher text, registry state and views."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from hpchub.kernels.launcher import launch_script
+from hpchub.kernels.registry import Registry
+from hpchub.kernels.release import ReleaseError, ReleaseSpec, load_spec
+from hpchub.kernels.validate import format_report, preflight
+from hpchub.kernels.visible import add_kernel_paths, collaboration_paths
+
+GOOD = """\
+collaboration: desi
+version: "26.3"
+display_name: DESI 26.3
+environment: {kind: venv, prefix: PREFIX}
+env: {DESI_ROOT: "/global/cfs/cdirs/desi"}
+smoke_imports: [json]
+"""
+
+
+def write_spec(tmp_path: Path, text: str = GOOD, name: str = "spec.yaml") -> Path:
+    prefix = tmp_path / "env"
+    (prefix / "bin").mkdir(parents=True, exist_ok=True)
+    python = prefix / "bin" / "python"
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    path = tmp_path / name
+    path.write_text(text.replace("PREFIX", str(prefix)))
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    (("version: \"26.3\"", "version: \"26 3\""), "version"),
+    (("kind: venv", "kind: docker"), "environment.kind"),
+    (("collaboration: desi", "collaboration: DESI!"), "collaboration"),
+    (("DESI_ROOT", "1BAD"), "environment variable name"),
+    (("smoke_imports: [json]", "smoke_imports: ['os; rm -rf /']"), "not a Python module name"),
+    (("display_name: DESI 26.3", "colour: blue"), "display_name"),
+])
+def test_bad_specs_name_the_key(tmp_path, change, message):
+    path = write_spec(tmp_path, GOOD.replace(*change))
+    with pytest.raises(ReleaseError, match=message):
+        load_spec(path)
+
+
+def test_malformed_yaml_and_missing_file_are_clear(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("collaboration: [desi\n")
+    with pytest.raises(ReleaseError, match="not valid YAML"):
+        load_spec(bad)
+    with pytest.raises(ReleaseError, match="cannot read release spec"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+def test_missing_prefix_fails_before_any_kernel_starts(tmp_path):
+    loaded = load_spec(write_spec(tmp_path, GOOD.replace("PREFIX", "/nonexistent/env")))
+    with pytest.raises(ReleaseError, match="/nonexistent/env does not exist"):
+        preflight(loaded)
+
+
+def test_suite_globs_and_exclusions(tmp_path):
+    (tmp_path / "nb").mkdir()
+    for name in ("a.ipynb", "b.ipynb", "slow_c.ipynb", "notes.txt"):
+        (tmp_path / "nb" / name).write_text("{}")
+    text = GOOD + "suite: {notebooks: ['nb/*'], exclude: ['nb/slow_*'], timeout_s: 60}\n"
+    loaded = load_spec(write_spec(tmp_path, text))
+    assert [Path(p).name for p in preflight(loaded)] == ["a.ipynb", "b.ipynb"]
+    text = GOOD + "suite: {notebooks: ['none/*.ipynb']}\n"
+    with pytest.raises(ReleaseError, match="no notebook matches"):
+        preflight(load_spec(write_spec(tmp_path, text, "s2.yaml")))
+
+
+HOSTILE = "$(touch /tmp/pwned) `id` \"quoted\" 'single' ; && |"
+
+
+@pytest.mark.parametrize("kind, extra", [
+    ("venv", {"prefix": "/opt/env"}),
+    ("conda", {"prefix": "/opt/conda"}),
+    ("modules", {"modules": ["python/3.11", "desiconda/26.3"]}),
+    ("container", {"image": "/images/desi.sif", "runtime": "apptainer"}),
+    ("container", {"image": "registry.nersc.gov/desi:26.3", "runtime": "podman-hpc"}),
+    ("container", {"image": "docker:desi/desi:26.3", "runtime": "shifter"}),
+])
+def test_launcher_is_valid_sh_and_quotes_every_value(tmp_path, kind, extra):
+    spec = ReleaseSpec(collaboration="desi", version="26.3", display_name="DESI",
+                       environment={"kind": kind, **extra}, env={"EVIL": HOSTILE})
+    script = launch_script(spec)
+    path = tmp_path / "launch.sh"
+    path.write_text(script)
+    assert subprocess.run(["sh", "-n", str(path)]).returncode == 0
+    assert script.rstrip().splitlines()[-1].startswith("exec ")
+    assert '-m ipykernel_launcher -f "$1"' in script
+    # The hostile value is exported verbatim, never evaluated: check with the real shell.
+    probe = script.replace(script.rstrip().splitlines()[-1], 'printf %s "$EVIL"')
+    # (no environment-modules here: drop the module lines, keep every export)
+    path.write_text("\n".join(line for line in probe.splitlines() if "module" not in line))
+    out = subprocess.run(["sh", str(path), "x"], capture_output=True, text=True)
+    assert out.stdout == HOSTILE
+    assert not Path("/tmp/pwned").exists()
+
+
+def registry(tmp_path: Path) -> Registry:
+    root = tmp_path / "kernels"
+    (root / "desi").mkdir(parents=True)
+    return Registry(root, "desi", "DESI", "/opt/hpchub/venv/bin/python")
+
+
+def publish(reg: Registry, tmp_path: Path, version: str) -> None:
+    spec = write_spec(tmp_path, GOOD.replace("26.3", version), f"{version}.yaml")
+    report = {"passed": True, "at": "now", "kernel": f"desi-{version}",
+              "targets": [{"target": "local", "host": "h", "smoke": {"passed": True}, "suite": []}]}
+    reg.publish(load_spec(spec), report, None)
+
+
+def kernels(reg: Registry) -> dict[str, dict]:
+    kdir = reg.current / "kernels"
+    return {p.name: json.loads((p / "kernel.json").read_text()) for p in kdir.iterdir()}
+
+
+def test_lifecycle_publish_promote_deprecate_retire_rollback(tmp_path):
+    reg = registry(tmp_path)
+    publish(reg, tmp_path, "26.1")
+    assert kernels(reg)["desi-current"]["display_name"] == "DESI (current: DESI 26.1)"
+    publish(reg, tmp_path, "26.3")
+    assert reg.load()["default"] == "26.1"
+    with pytest.raises(ReleaseError, match="already published"):
+        publish(reg, tmp_path, "26.3")
+    reg.promote("26.3")
+    ks = kernels(reg)
+    assert ks["desi-current"]["argv"][1].endswith("releases/26.3/launch.sh")
+    with pytest.raises(ReleaseError, match="is the default"):
+        reg.retire("26.3")
+    reg.deprecate("26.1", None)
+    assert kernels(reg)["desi-26.1"]["display_name"] == "DESI 26.1 (deprecated: use DESI 26.3)"
+    assert reg.rollback() == "26.1"
+    assert kernels(reg)["desi-current"]["argv"][1].endswith("releases/26.1/launch.sh")
+    with pytest.raises(ReleaseError, match="no earlier default"):
+        reg.rollback()
+    publish(reg, tmp_path, "26.4")
+    with pytest.raises(ReleaseError, match="only a published release"):
+        reg.promote("26.1")
+    reg.promote("26.4")
+    reg.retire("26.1")
+    retired = kernels(reg)["desi-26.1"]
+    assert retired["display_name"] == "DESI 26.1 (retired)"
+    assert "hpchub.kernels.tombstone" in retired["argv"]
+    assert "Use DESI 26.3" in retired["argv"][-1] or "Use DESI 26.4" in retired["argv"][-1]
+    actions = [e["action"] for e in reg.load()["history"]]
+    assert actions == ["publish", "publish", "promote", "deprecate", "rollback", "publish",
+                       "promote", "retire"]
+    with pytest.raises(ReleaseError, match="no release '9.9'"):
+        reg.promote("9.9")
+
+
+def test_views_swap_atomically_and_old_views_are_pruned(tmp_path):
+    reg = registry(tmp_path)
+    for version in ("1", "2", "3", "4", "5"):
+        publish(reg, tmp_path, version)
+    assert reg.current.is_symlink()
+    views = sorted(int(p.name) for p in (reg.dir / "views").iterdir())
+    assert len(views) == 3 and os.readlink(reg.current) == f"views/{views[-1]}"
+    assert set(kernels(reg)) == {f"desi-{v}" for v in "12345"} | {"desi-current"}
+
+
+def _publish_in_child(args: tuple[str, str]) -> str:
+    tmp, version = args
+    try:
+        publish(registry_at(Path(tmp)), Path(tmp) / f"w{version}", version)
+        return "ok"
+    except ReleaseError as exc:
+        return str(exc)
+
+
+def registry_at(tmp: Path) -> Registry:
+    return Registry(tmp / "kernels", "desi", "DESI", "/opt/hpchub/venv/bin/python")
+
+
+def test_concurrent_publishes_do_not_corrupt_the_registry(tmp_path):
+    (tmp_path / "kernels" / "desi").mkdir(parents=True)
+    versions = [str(v) for v in range(1, 9)] + ["8"] * 3  # three try to publish "8" again
+    for version in set(versions):
+        (tmp_path / f"w{version}").mkdir()
+    with multiprocessing.get_context("fork").Pool(6) as pool:
+        results = pool.map(_publish_in_child, [(str(tmp_path), v) for v in versions])
+    assert results.count("ok") == 8
+    assert all("already published" in r for r in results if r != "ok")
+    state = registry_at(tmp_path).load()
+    assert sorted(state["releases"], key=int) == [str(v) for v in range(1, 9)]
+    assert len(state["history"]) == 8
+    assert set(kernels(registry_at(tmp_path))) == {f"desi-{v}" for v in range(1, 9)} | {"desi-current"}
+
+
+def test_visible_paths_follow_readability(tmp_path):
+    reg = registry(tmp_path)
+    publish(reg, tmp_path, "1")
+    (tmp_path / "kernels" / "lsst").mkdir()  # no view yet: not listed
+    assert collaboration_paths(tmp_path / "kernels") == [str(reg.current)]
+    env = {"HPCHUB_KERNEL_ROOT": str(tmp_path / "kernels"), "JUPYTER_PATH": "/site/share"}
+    add_kernel_paths(env)
+    assert env["JUPYTER_PATH"] == f"{reg.current}:/site/share"
+    assert collaboration_paths(tmp_path / "missing") == []
+
+
+def test_report_table_shows_each_notebook():
+    report = {"kernel": "desi-26.3", "passed": False, "targets": [
+        {"target": "slurm", "host": "c2", "smoke": {"passed": True, "seconds": 1.5, "version": "3.11",
+                                                     "modules": {"numpy": "1.26"}},
+         "suite": [{"notebook": "/x/a.ipynb", "passed": True, "seconds": 2.0},
+                   {"notebook": "/x/b.ipynb", "passed": False, "seconds": 1.0,
+                    "detail": "ZeroDivisionError: division by zero"}]}]}
+    table = format_report(report)
+    assert "a.ipynb" in table and "passed" in table
+    assert [line.split()[3] for line in table.splitlines()[2:4]] == ["passed", "FAILED"]
+    assert "ZeroDivisionError" in table and "validation FAILED" in table
+    assert "numpy 1.26" in table

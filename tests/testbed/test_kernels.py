@@ -1,0 +1,212 @@
+"""Kernel releases on the testbed: maintainers publish as the collaboration account (`desi`),
+validation runs kernels on login1 and on a compute node, users see them through their servers."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from hubclient import HubUser  # noqa: E402
+
+ROOT = "/global/common/software/jupyter/kernels"
+ENVS = "/global/common/software/desi-envs"
+WORK = "/home/desi/releases"
+RUNTIME_SITE = "/opt/hpchub/venv/lib/python3.11/site-packages"
+VERSION_CODE = "import desiver, sys; print(desiver.__version__, sys.prefix)"
+
+
+def notebook(*cells: str) -> str:
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "outputs": [],
+                   "execution_count": None, "source": src} for i, src in enumerate(cells)]})
+
+
+def sh(testbed, script: str, user: str = "root", node: str = "login1"):
+    return testbed.exec(node, "bash", "-c", script, user=user,
+                        workdir=f"/home/{user}" if user != "root" else "/")
+
+
+def desi(testbed, *args: str):
+    """`hpchub kernels ARGS` as the DESI collaboration account on the shared node."""
+    return sh(testbed, f"cd {WORK} && hpchub kernels " + " ".join(map(shlex.quote, args)), "desi")
+
+
+def make_env(testbed, version: str, with_ipykernel: bool = True) -> str:
+    """A real venv with its own `desiver` package; ipykernel comes from the site runtime."""
+    prefix = f"{ENVS}/{version}"
+    site = f"{prefix}/lib/python3.11/site-packages"
+    pth = f"echo {RUNTIME_SITE} > {site}/zz-hpchub-runtime.pth" if with_ipykernel else "true"
+    out = sh(testbed, f"rm -rf {prefix} && /usr/bin/python3 -m venv --without-pip {prefix} && "
+             f"mkdir {site}/desiver && echo '__version__ = \"{version}\"' > {site}/desiver/__init__.py"
+             f" && {pth}", "desi")
+    assert out.code == 0, out.output
+    return prefix
+
+
+def write(testbed, path: str, text: str, user: str = "desi") -> None:
+    out = sh(testbed, f"mkdir -p $(dirname {path}) && cat > {path} <<'HPCHUB_EOF'\n{text}\nHPCHUB_EOF", user)
+    assert out.code == 0, out.output
+
+
+def spec(testbed, version: str, prefix: str, suite: str = "") -> str:
+    path = f"{WORK}/{version}.yaml"
+    write(testbed, path, f"collaboration: desi\nversion: \"{version}\"\ndisplay_name: DESI {version}\n"
+          f"environment: {{kind: venv, prefix: {prefix}}}\nenv: {{DESI_RELEASE: \"{version}\"}}\n"
+          f"smoke_imports: [desiver]\n{suite}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def releases(testbed):
+    """A clean DESI kernel area, the environments of 26.1 and 26.3, and their suites."""
+    assert sh(testbed, f"rm -rf {ROOT}/desi/* {ROOT}/desi/.lock {ROOT}/lsst/* {ENVS} && "
+              f"hpchub kernels setup && install -d -o desi -g desi -m 2750 {ENVS} && "
+              f"rm -rf {WORK}").code == 0
+    for version in ("26.1", "26.3"):
+        make_env(testbed, version)
+        check = f"import desiver, os\nassert desiver.__version__ == os.environ['DESI_RELEASE'] == '{version}'"
+        write(testbed, f"{WORK}/suite-{version}/version.ipynb", notebook(check))
+        spec(testbed, version, f"{ENVS}/{version}",
+             f"suite: {{notebooks: ['suite-{version}/*.ipynb'], timeout_s: 120}}\n")
+    return testbed
+
+
+def test_publish_two_releases_validated_on_login_and_compute_nodes(releases):
+    for version in ("26.1", "26.3"):
+        out = desi(releases, "publish", f"{version}.yaml")
+        assert out.code == 0, out.output
+        assert "local (login1)" in out.output and "slurm (c" in out.output, out.output
+        assert f"desi-{version}: validation PASSED" in out.output
+        assert "version.ipynb" in out.output
+    listing = desi(releases, "list", "desi").output
+    assert "desi-26.1 *" in listing and "desi-26.3 " in listing, listing
+    shown = desi(releases, "show", "desi", "26.3")
+    assert shown.code == 0 and "export DESI_RELEASE=26.3" in shown.output
+    mode = sh(releases, f"stat -c '%a %G' {ROOT}/desi {ROOT}/desi/releases/26.3/launch.sh").output
+    assert mode.split() == ["2750", "desi", "640", "desi"], mode
+
+
+def registry_snapshot(testbed) -> str:
+    return sh(testbed, f"cat {ROOT}/desi/registry.json; readlink {ROOT}/desi/current; "
+              f"ls -R {ROOT}/desi/current/").output
+
+
+def test_broken_release_fails_validation_and_changes_nothing(releases):
+    before = registry_snapshot(releases)
+    make_env(releases, "26.9", with_ipykernel=False)
+    spec(releases, "26.9", f"{ENVS}/26.9")
+    out = desi(releases, "publish", "26.9.yaml")
+    assert out.code == 1, out.output
+    assert "smoke cell  FAILED" in out.output and "not published" in out.output, out.output
+    assert registry_snapshot(releases) == before
+
+
+def test_suite_failure_is_reported_and_the_rest_still_runs(releases):
+    write(releases, f"{WORK}/suite-mixed/a_ok.ipynb", notebook("print('a')"))
+    write(releases, f"{WORK}/suite-mixed/b_fails.ipynb", notebook("1 / 0"))
+    write(releases, f"{WORK}/suite-mixed/c_ok.ipynb", notebook("import desiver"))
+    write(releases, f"{WORK}/suite-mixed/skip_me.ipynb", notebook("raise SystemExit"))
+    spec(releases, "26.4", f"{ENVS}/26.3",
+         "suite: {notebooks: ['suite-mixed/*.ipynb'], exclude: ['suite-mixed/skip_*'], timeout_s: 60}\n")
+    out = desi(releases, "validate", "26.4.yaml", "--no-local")
+    assert out.code == 1, out.output
+    rows = {line.split()[2]: line.split()[3] for line in out.output.splitlines()
+            if ".ipynb" in line}
+    assert rows == {"a_ok.ipynb": "passed", "b_fails.ipynb": "FAILED", "c_ok.ipynb": "passed"}, out.output
+    assert "ZeroDivisionError" in out.output
+    assert "desi-26.4" not in desi(releases, "list", "desi").output
+
+
+@pytest.mark.parametrize("args, message", [
+    (("publish", "missing.yaml"), "cannot read release spec"),
+    (("publish", "26.1.yaml"), "already published"),
+    (("promote", "cosmo", "1.0"), "unknown collaboration 'cosmo'"),
+    (("retire", "desi", "26.1"), "is the default"),
+])
+def test_bad_requests_say_what_is_wrong(releases, args, message):
+    out = desi(releases, *args)
+    assert out.code == 2 and message in out.output, out.output
+
+
+def test_bad_environment_and_image_are_named(releases):
+    write(releases, f"{WORK}/noprefix.yaml", "collaboration: desi\nversion: '30.1'\ndisplay_name: X\n"
+          "environment: {kind: venv, prefix: /global/common/software/desi-envs/nope}\n")
+    out = desi(releases, "validate", "noprefix.yaml")
+    assert out.code == 2 and "desi-envs/nope does not exist" in out.output, out.output
+    write(releases, f"{WORK}/image.yaml", "collaboration: desi\nversion: '30.2'\ndisplay_name: X\n"
+          "environment: {kind: container, runtime: apptainer, image: /images/none.sif}\n")
+    out = desi(releases, "validate", "image.yaml")
+    assert out.code == 2 and "apptainer is not installed" in out.output, out.output
+
+
+def test_other_collaborations_cannot_publish_or_read(releases):
+    write(releases, "/home/lsst/desi.yaml", "collaboration: desi\nversion: '31.0'\n"
+          "display_name: X\nenvironment: {kind: venv, prefix: /opt/hpchub/venv}\n", user="lsst")
+    out = sh(releases, "hpchub kernels publish /home/lsst/desi.yaml", "lsst")
+    assert out.code == 2, out.output
+    assert "run this as the desi collaboration account" in out.output, out.output
+    assert sh(releases, f"ls {ROOT}/desi/current/kernels", "bob").code != 0
+
+
+def kernel_names(user: HubUser, server: str) -> dict[str, str]:
+    resp = user.server_get(server, "api/kernelspecs")
+    assert resp.status_code == 200, resp.text
+    return {name: ks["spec"]["display_name"] for name, ks in resp.json()["kernelspecs"].items()}
+
+
+@pytest.fixture(scope="module")
+def users(releases):
+    people = {name: HubUser(releases, name) for name in ("alice", "bob", "dave")}
+    for person in people.values():
+        person.stop("kernels")
+        person.start("kernels", {"profile": "shared"})
+    yield people
+    for person in people.values():
+        person.stop("kernels")
+        person.stop("kernels-batch")
+
+
+def test_users_see_their_collaborations_kernels_only(users):
+    alice, bob, dave = (kernel_names(users[n], "kernels") for n in ("alice", "bob", "dave"))
+    assert {"desi-26.1", "desi-26.3", "desi-current", "python3"} <= set(alice)
+    assert alice["desi-current"] == "DESI (current: DESI 26.1)"
+    assert not any(name.startswith("desi") for name in bob)
+    assert set(dave) == {"python3"}
+
+
+def test_each_release_runs_its_own_environment_on_shared_and_batch_nodes(users):
+    alice = users["alice"]
+    for version in ("26.1", "26.3"):
+        out = alice.run_code("kernels", VERSION_CODE, kernel=f"desi-{version}").split()
+        assert out == [version, f"{ENVS}/{version}"]
+    alice.start("kernels-batch", {"profile": "cpu"})
+    where = "import socket, desiver; print(socket.gethostname(), desiver.__version__)"
+    host, version = alice.run_code("kernels-batch", where, kernel="desi-26.3").split()
+    assert host.startswith("c") and version == "26.3"
+
+
+def test_promote_deprecate_rollback_retire_change_what_users_see(users):
+    alice = users["alice"]
+    assert desi(users["alice"].testbed, "promote", "desi", "26.3").code == 0
+    assert kernel_names(alice, "kernels")["desi-current"] == "DESI (current: DESI 26.3)"
+    assert alice.run_code("kernels", VERSION_CODE, kernel="desi-current").split()[0] == "26.3"
+    bed = alice.testbed
+    assert desi(bed, "rollback", "desi").code == 0
+    assert kernel_names(alice, "kernels")["desi-current"] == "DESI (current: DESI 26.1)"
+    assert desi(bed, "promote", "desi", "26.3").code == 0
+    assert desi(bed, "deprecate", "desi", "26.1").code == 0
+    assert kernel_names(alice, "kernels")["desi-26.1"] == "DESI 26.1 (deprecated: use DESI 26.3)"
+    assert desi(bed, "retire", "desi", "26.1").code == 0
+    assert kernel_names(alice, "kernels")["desi-26.1"] == "DESI 26.1 (retired)"
+    with pytest.raises(RuntimeError, match="DESI 26.1 was retired on .*Use DESI 26.3"):
+        alice.run_code("kernels", "print(1)", kernel="desi-26.1")
+    history = desi(bed, "history", "desi").output.splitlines()
+    assert [line.split()[2] for line in history] == [
+        "publish", "publish", "promote", "rollback", "promote", "deprecate", "retire"]
+    assert all(line.split()[1] == "desi" for line in history)
