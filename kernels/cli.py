@@ -10,7 +10,9 @@ import grp
 import json
 import os
 import pwd
+import shutil
 import sys
+import time
 from pathlib import Path
 
 from hpchub.site_configs import Site, SiteConfigError, load_site
@@ -59,6 +61,7 @@ def run_validation(site: Site, args: argparse.Namespace):  # noqa: ANN201
         raise ReleaseError(f"{loaded.spec.kernel_name} is already published: releases are immutable, "
                            "publish a new version")
     base = reg.dir / "staging" if os.access(reg.dir, os.W_OK) else Path.home() / ".cache/hpchub/staging"
+    prune_staging(base)
     staging = base / f"{loaded.spec.version}.{os.getpid()}"
     print(f"validating {loaded.spec.kernel_name} ({'here' if not args.no_local else ''}"
           f"{' and ' if not (args.no_local or args.no_slurm) else ''}"
@@ -67,6 +70,14 @@ def run_validation(site: Site, args: argparse.Namespace):  # noqa: ANN201
                       slurm=slurm_target(site, args, loaded.spec.collaboration))
     print(format_report(result.report), end="")
     return loaded, reg, result, staging
+
+
+def prune_staging(base: Path, days: float = 7) -> None:
+    """Validation outputs are kept for inspection, for a week."""
+    if base.is_dir():
+        for old in base.iterdir():
+            if time.time() - old.stat().st_mtime > days * 86400:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def cmd_validate(site: Site, args: argparse.Namespace) -> int:
@@ -84,8 +95,6 @@ def cmd_publish(site: Site, args: argparse.Namespace) -> int:
               f"Executed notebooks: {result.output_dir}", file=sys.stderr)
         return 1
     reg.publish(loaded, result.report, result.output_dir)
-    import shutil
-
     shutil.rmtree(staging, ignore_errors=True)
     state = reg.load()
     note = " (the default)" if state["default"] == loaded.spec.version else \
