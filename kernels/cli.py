@@ -15,23 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-from hpchub.site_configs import Site, SiteConfigError, load_site
+from hpchub.site_configs import Site, SiteConfigError, installed_site
 
 from .registry import Registry
 from .release import ReleaseError, load_spec
 from .validate import SlurmTarget, format_report, validate
-
-SITE_PATHS = ("/etc/hpchub/site.yaml", "/etc/hpchub/generated/site.yaml")
-
-
-def find_site(explicit: str | None) -> Site:
-    """The site config: --site, $HPCHUB_SITE, or the installed one."""
-    path = explicit or os.environ.get("HPCHUB_SITE")
-    if not path:
-        path = next((p for p in SITE_PATHS if Path(p).exists()), None)
-    if not path:
-        raise ReleaseError("no site config: pass --site or set HPCHUB_SITE")
-    return load_site(path)
 
 
 def registry(site: Site, collaboration: str) -> Registry:
@@ -184,7 +172,7 @@ COMMANDS = {"validate": cmd_validate, "publish": cmd_publish, "promote": cmd_cha
 def run(args: argparse.Namespace) -> int:
     os.umask(0o027)  # releases are for the collaboration's group only
     try:
-        site = find_site(args.site)
+        site = installed_site(args.site)
         return COMMANDS[args.kcmd](site, args)
     except (ReleaseError, SiteConfigError) as exc:
         print(f"hpchub kernels {args.kcmd}: {exc}", file=sys.stderr)

@@ -64,3 +64,18 @@ def bundled_site(name: str) -> Site:
     if not res.is_file():
         raise SiteConfigError(f"no site config file {name!r} and no bundled site of that name")
     return parse_site(res.read_text(), f"{name}.yaml")
+
+
+INSTALLED = ("/etc/hpchub/site.yaml", "/etc/hpchub/generated/site.yaml")
+
+
+def installed_site(explicit: str | None = None) -> Site:
+    """The site config of this machine: ``explicit``, ``$HPCHUB_SITE``, or the installed file."""
+    import os
+
+    path = explicit or os.environ.get("HPCHUB_SITE") or next(
+        (p for p in INSTALLED if Path(p).exists()), None)
+    if not path:
+        raise SiteConfigError("no site config found: pass --site, set HPCHUB_SITE, or install "
+                              f"one at {INSTALLED[0]}")
+    return load_site(path)

@@ -1,0 +1,55 @@
+"""Say where a notebook's jobs are while their engines/workers queue and register."""
+
+from __future__ import annotations
+
+import subprocess
+
+from hpchub.spawners.slurm_cli import JobInfo, parse_squeue, pending_message, squeue_argv
+
+
+def jobs_now(job_ids: list[str]) -> dict[str, JobInfo] | None:
+    """Every job in the queue (positions need the others), or None when squeue did not answer."""
+    out = subprocess.run(squeue_argv(), capture_output=True, text=True, timeout=30)
+    return parse_squeue(out.stdout) if out.returncode == 0 else None
+
+
+def describe(job_ids: list[str], jobs: dict[str, JobInfo], registered: int, wanted: int,
+             what: str) -> str:
+    """One line: queue position/reason of pending jobs, or where they run and how many joined."""
+    parts = []
+    for job_id in job_ids:
+        job = jobs.get(job_id)
+        if job is None:
+            continue
+        if job.pending:
+            parts.append(f"job {job_id}: {pending_message(job, jobs)}")
+        elif job.running:
+            parts.append(f"job {job_id}: running on {job.nodes}")
+        else:
+            parts.append(f"job {job_id}: {job.state}")
+    return "; ".join(parts + [f"{registered}/{wanted} {what} ready"])
+
+
+class Reporter:
+    """Shows one updating line in a notebook (or prints changes elsewhere)."""
+
+    def __init__(self) -> None:
+        self.last = ""
+        self.handle = None
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+
+            if get_ipython() is not None and getattr(get_ipython(), "kernel", None) is not None:
+                self.handle = display({"text/plain": ""}, raw=True, display_id=True)
+        except ImportError:
+            pass
+
+    def __call__(self, line: str) -> None:
+        if line == self.last:
+            return
+        self.last = line
+        if self.handle is not None:
+            self.handle.update({"text/plain": line}, raw=True)
+        else:
+            print(line, flush=True)
