@@ -42,3 +42,15 @@ async def run(argv: list[str], stdin: str | None = None, timeout: float = 30) ->
         await proc.wait()
         raise CommandTimeout(f"{argv[0]} did not answer within {timeout:.0f} s") from None
     return Result(proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+async def cancel_notebook_jobs(user: str, server_name: str) -> Result | None:
+    """Cancel every job the server's notebooks started (ipyparallel engines, Dask workers):
+    stopping a server leaves none behind, even when its kernels died without cleaning up."""
+    from hpchub.jobs.request import notebook_job_name
+
+    argv = as_user(user, ["scancel", f"--name={notebook_job_name(server_name)}", f"--user={user}"])
+    try:
+        return await run(argv, timeout=30)
+    except CommandTimeout:
+        return None

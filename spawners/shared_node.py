@@ -14,7 +14,7 @@ from hpchub.site_configs import load_site
 from jupyterhub.spawner import Spawner
 from traitlets import Integer, Unicode
 
-from .runner import CommandTimeout, as_user, run
+from .runner import CommandTimeout, as_user, cancel_notebook_jobs, run
 
 SSH = ["/usr/bin/ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
 # Servers per shared node started by this hub, for least-loaded placement.
@@ -96,6 +96,7 @@ class SharedNodeSpawner(Spawner):
         return None if result.ok else 1
 
     async def stop(self, now: bool = False):
+        await cancel_notebook_jobs(self.user.name, self.name)
         if self.pid:
             try:
                 await self.ssh(self.launcher(), "stop", str(self.pid), timeout=20)

@@ -29,7 +29,7 @@ from traitlets import Dict, Integer, Unicode
 from . import metrics
 from .options import SpawnRequest
 from .poller import poller
-from .runner import CommandTimeout, as_user, run
+from .runner import CommandTimeout, as_user, cancel_notebook_jobs, run
 from .slurm_cli import (
     ended_by_time_limit,
     explain_end,
@@ -291,6 +291,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         self.log.info("Stopping job %s of %s", self.job_id, self._log_name)
         self.port = 0
         job_id = self.job_id
+        await cancel_notebook_jobs(self.user.name, self.name)
         await self.cancel()
         if now or not job_id:
             return

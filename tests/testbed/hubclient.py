@@ -69,14 +69,31 @@ class HubUser:
 
     def run_code(self, name: str, code: str, timeout: float = 60, kernel: str | None = None) -> str:
         """Start a kernel (``kernel`` or the default) in the server, run ``code``, return its output."""
+        return self.run_cells(name, [code], timeout, kernel)[0]
+
+    def start_kernel(self, name: str, kernel: str | None = None) -> str:
         resp = self.api.post(f"{self.base}/user/{self.name}/{name}/api/kernels",
                              json={"name": kernel} if kernel else {}, timeout=60)
         assert resp.status_code == 201, resp.text
-        kernel = resp.json()["id"]
+        return resp.json()["id"]
+
+    def kernel_api(self, name: str, kernel_id: str, method: str = "get", path: str = "") -> requests.Response:
+        return getattr(self.api, method)(
+            f"{self.base}/user/{self.name}/{name}/api/kernels/{kernel_id}{path}", timeout=120)
+
+    def run_cells(self, name: str, cells: list[str], timeout: float = 60, kernel: str | None = None,
+                  kernel_id: str | None = None) -> list[str]:
+        """Run cells one after another in one kernel, as a person would; their outputs in order.
+
+        A new kernel is started (and shut down after) unless ``kernel_id`` is given."""
+        own = kernel_id is None
+        kernel_id = kernel_id or self.start_kernel(name, kernel)
         try:
-            return ioloop.IOLoop().run_sync(lambda: self._execute(name, kernel, code), timeout)
+            return [ioloop.IOLoop().run_sync(lambda c=code: self._execute(name, kernel_id, c), timeout)
+                    for code in cells]
         finally:
-            self.api.delete(f"{self.base}/user/{self.name}/{name}/api/kernels/{kernel}", timeout=30)
+            if own:
+                self.kernel_api(name, kernel_id, "delete")
 
     async def _execute(self, name: str, kernel: str, code: str) -> str:
         url = f"{self.base.replace('http', 'ws')}/user/{self.name}/{name}/api/kernels/{kernel}/channels"
@@ -100,6 +117,8 @@ class HubUser:
             kind = msg["header"]["msg_type"]
             if kind == "stream":
                 out.append(msg["content"]["text"])
+            elif kind in ("execute_result", "display_data"):
+                out.append(msg["content"]["data"].get("text/plain", "") + "\n")
             elif kind == "error":
                 raise RuntimeError("\n".join(msg["content"]["traceback"]))
             elif kind == "status" and msg["content"]["execution_state"] == "idle":
