@@ -9,6 +9,7 @@ the site defaults, the checks before submitting, sbatch flags as argv (not templ
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 
@@ -151,5 +152,6 @@ def ipyparallel_cluster(nodes: int = 1, tasks_per_node: int = 1, *, mpi: bool = 
     if mpi:
         config.EngineLauncher.engine_args = ["--mpi"]  # engine id = MPI rank
     cluster_kwargs.setdefault("engine_timeout", 180)
+    cluster_kwargs.setdefault("log_level", logging.WARNING)  # our progress line says what happens
     return NotebookCluster(engine_launcher_class=launcher, n=req.tasks, controller_ip=address,
                            controller_location=address, config=config, **cluster_kwargs)
