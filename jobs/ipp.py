@@ -88,28 +88,33 @@ class NotebookCluster(ipp.Cluster):
         return client
 
     async def wait_for_engines(self, client: ipp.Client, n: int) -> None:
+        """Return once ``n`` engines joined; say where the job is meanwhile (squeue every 2 s)."""
         report = Reporter()
         job_ids = [s.job_id for s in self.engines.values() if getattr(s, "job_id", "")]
         queued_since = running_since = time.monotonic()
+        asked = 0.0
+        nodes = ""
         while len(client.ids) < n:
-            jobs = await asyncio.to_thread(jobs_now, job_ids) if job_ids else {}
-            if jobs is not None:
-                report(describe(job_ids, jobs, len(client.ids), n, "engines"))
-                states = [jobs.get(j) for j in job_ids]
-                if any(s is None or s.ended for s in states) and len(client.ids) < n:
-                    raise RuntimeError(f"the engine job ended before all engines joined; its log: "
-                                       f"{self.engines and next(iter(self.engines.values())).output_file}")
-                if any(s.pending for s in states):
-                    running_since = time.monotonic()
-                    if time.monotonic() - queued_since > self.queue_timeout:
-                        raise TimeoutError(f"engines still queued after {self.queue_timeout} s; "
-                                           "cancelled. Ask for fewer nodes or another partition.")
+            if job_ids and time.monotonic() - asked >= 2:
+                asked = time.monotonic()
+                jobs = await asyncio.to_thread(jobs_now, job_ids)
+                if jobs is not None:
+                    report(describe(job_ids, jobs, len(client.ids), n, "engines"))
+                    states = [jobs.get(j) for j in job_ids]
+                    nodes = ",".join(s.nodes for s in states if s and s.running)
+                    if any(s is None or s.ended for s in states) and len(client.ids) < n:
+                        log = next(iter(self.engines.values())).output_file
+                        raise RuntimeError(f"the engine job ended before all engines joined; see {log}")
+                    if any(s.pending for s in states):
+                        running_since = time.monotonic()
+                        if time.monotonic() - queued_since > self.queue_timeout:
+                            raise TimeoutError(f"engines still queued after {self.queue_timeout} s; "
+                                               "cancelled. Ask for fewer nodes or another partition.")
             if time.monotonic() - running_since > self.register_timeout:
                 raise TimeoutError(f"only {len(client.ids)} of {n} engines joined within "
                                    f"{self.register_timeout} s of starting")
-            await asyncio.sleep(1)
-        report(f"{n} engines ready on " + ", ".join(sorted(set(
-            client[:].apply_async(__import__("socket").gethostname).get(timeout=60)))))
+            await asyncio.sleep(0.1)
+        report(f"{n} engines ready" + (f" on {nodes}" if nodes else ""))
 
 
 def ipyparallel_cluster(nodes: int = 1, tasks_per_node: int = 1, *, mpi: bool = False,

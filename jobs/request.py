@@ -7,6 +7,7 @@ import os
 import pwd
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 
 from hpchub.site_configs import Site
@@ -39,14 +40,22 @@ class JobRequest:
         return self.nodes * self.tasks_per_node
 
 
+_ASSOCIATIONS: dict[str, tuple[float, dict[str, tuple[str, ...]]]] = {}
+ASSOCIATIONS_TTL_S = 60
+
+
 def user_associations(user: str | None = None) -> dict[str, tuple[str, ...]]:
-    """{account: QOS names} the user may submit with, from Slurm's accounting."""
+    """{account: QOS names} the user may submit with, from Slurm's accounting (kept 60 s)."""
     user = user or pwd.getpwuid(os.getuid()).pw_name
+    cached = _ASSOCIATIONS.get(user)
+    if cached and time.monotonic() - cached[0] < ASSOCIATIONS_TTL_S:
+        return cached[1]
     out = subprocess.run(["sacctmgr", "-n", "-P", "show", "assoc", "where", f"user={user}",
                           "format=account,qos"], capture_output=True, text=True, timeout=30)
     if out.returncode:
         raise JobRequestError(f"Slurm accounting did not answer ({out.stderr.strip()}); try again")
-    return parse_associations(out.stdout)
+    _ASSOCIATIONS[user] = (time.monotonic(), parse_associations(out.stdout))
+    return _ASSOCIATIONS[user][1]
 
 
 def default_account(associations: dict[str, tuple[str, ...]], site: Site) -> str:

@@ -49,6 +49,7 @@ def alice(testbed):
 def test_mpi_notebook_spans_three_nodes(alice):
     out = alice.run_cells(SERVER, code_cells("01-mpi-ipyparallel.ipynb"), timeout=300)
     assert "engine ids: [0, 1, 2, 3, 4, 5]" in out[0], out[0]
+    assert "6 engines ready on c[1-3]" in out[0], out[0]
     ranks = re.findall(r"rank (\d) of 6 on (\S+)", out[1])
     assert sorted(int(r) for r, _ in ranks) == [0, 1, 2, 3, 4, 5], out[1]
     assert {host for _, host in ranks} == {"c1", "c2", "c3"}
