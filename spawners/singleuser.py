@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 from hpchub.kernels.visible import add_kernel_paths
@@ -39,10 +40,22 @@ def report_port(port: int) -> None:
         resp.read()
 
 
+HERE = Path(__file__).parent
+
+
+def add_walltime_warning(env: os._Environ | dict) -> None:
+    """Enable the walltime server extension and its JupyterLab plug-in (shipped in hpchub)."""
+    for variable, path in (("JUPYTER_PATH", HERE / "jupyter_data"),
+                           ("JUPYTER_CONFIG_PATH", HERE / "jupyter_config")):
+        existing = [p for p in env.get(variable, "").split(os.pathsep) if p]
+        env[variable] = os.pathsep.join([*existing, str(path)])
+
+
 def main() -> None:
     if len(sys.argv) < 2:
         sys.exit("usage: hpchub-singleuser jupyterhub-singleuser [ARGS...]")
     add_kernel_paths(os.environ)
+    add_walltime_warning(os.environ)
     port = free_port()
     os.environ["JUPYTERHUB_SERVICE_URL"] = listen_url(os.environ.get("JUPYTERHUB_SERVICE_URL", ""), port)
     report_port(port)

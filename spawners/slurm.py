@@ -102,7 +102,8 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
     def job_env(self) -> dict[str, str]:
         """The server's environment: JupyterHub's variables and admin-set ``environment``."""
         env = self.get_env()
-        return {k: str(v) for k, v in env.items() if k.startswith("JUPYTERHUB_")
+        env["HPCHUB_SHUTDOWN_GRACE_S"] = self.grace()  # for the walltime warning in JupyterLab
+        return {k: str(v) for k, v in env.items() if k.startswith(("JUPYTERHUB_", "HPCHUB_"))
                 or k in self.environment}
 
     def job_command(self) -> list[str]:

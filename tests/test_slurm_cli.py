@@ -87,3 +87,23 @@ def test_port_report_accepts_only_a_port(body):
 
 def test_port_report_ok():
     assert parse_port(b'{"port": 8888}') == 8888
+
+
+def test_walltime_remaining_counts_to_the_stop_signal():
+    from hpchub.spawners.walltime import remaining
+
+    assert remaining(end=1000.0, grace_s=60, now=300.0) == 640
+    assert remaining(end=1000.0, grace_s=60, now=990.0) == 0
+
+
+def test_walltime_assets_ship_in_the_package():
+    import json
+    from importlib import resources
+
+    base = resources.files("hpchub.spawners")
+    pkg = json.loads(base.joinpath("jupyter_data/labextensions/hpchub-walltime/package.json").read_text())
+    assert pkg["jupyterlab"]["_build"]["load"] == "static/remoteEntry.js"
+    assert base.joinpath("jupyter_data/labextensions/hpchub-walltime/static/remoteEntry.js").is_file()
+    conf_file = base.joinpath("jupyter_config/jupyter_server_config.d/hpchub-walltime.json")
+    conf = json.loads(conf_file.read_text())
+    assert conf["ServerApp"]["jpserver_extensions"] == {"hpchub.spawners.walltime": True}

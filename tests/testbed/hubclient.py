@@ -117,7 +117,7 @@ class HubUser:
             kind = msg["header"]["msg_type"]
             if kind == "stream":
                 out.append(msg["content"]["text"])
-            elif kind in ("execute_result", "display_data"):
+            elif kind in ("execute_result", "display_data", "update_display_data"):
                 out.append(msg["content"]["data"].get("text/plain", "") + "\n")
             elif kind == "error":
                 raise RuntimeError("\n".join(msg["content"]["traceback"]))

@@ -104,3 +104,18 @@ def test_dave_sees_no_gpu_profile_and_a_bad_choice_is_explained(testbed, page):
     page.click("form button[type=submit]")
     expect(page.locator("body")).to_contain_text("Time must be between 1 minute and 12:00:00")
     page.screenshot(path=ARTIFACTS / "form-error.png", full_page=True)
+
+
+def test_jupyterlab_warns_before_the_time_limit(testbed, page):
+    bob = HubUser(testbed, "bob")
+    bob.stop("walltime")
+    bob.start("walltime", {"profile": "configurable", "time": "4", "qos": "debug"})
+    try:
+        log_in(page, testbed, "bob")
+        page.goto(f"{testbed.hub_url}/user/bob/walltime/lab")
+        # 4 minutes minus the 1-minute stop warning: inside the 10-minute window at once.
+        warning = re.compile(r"Your server \(Slurm job \d+\) stops in [1-3] minutes?")
+        expect(page.locator("body")).to_contain_text(warning, use_inner_text=True, timeout=90_000)
+        page.screenshot(path=ARTIFACTS / "walltime-warning.png")
+    finally:
+        bob.stop("walltime")
