@@ -45,18 +45,20 @@ t_idle = time.monotonic(); time.sleep(20)
 servers = [(users[i % 4], f"burst{i}") for i in range(n)]
 outcome = {}
 def spawn(user, name):
-    api = apis[user]
+    api = requests.Session(); api.headers.update(apis[user].headers)  # one session per thread
     r = api.post(base + f"/hub/api/users/{user}/servers/{name}", json={"profile": "debug"}, timeout=120)
     if r.status_code not in (201, 202):
         outcome[name] = f"HTTP {r.status_code}"; return
     with api.get(base + f"/hub/api/users/{user}/servers/{name}/progress", stream=True, timeout=600) as resp:
+        if resp.status_code != 200:
+            outcome[name] = f"progress HTTP {resp.status_code}: {resp.text[:100]}"; return
         for line in resp.iter_lines(decode_unicode=True):
             if line and line.startswith("data:"):
                 event = json.loads(line[5:])
                 if event.get("ready") or event.get("failed"):
                     outcome[name] = "ready" if event.get("ready") else "failed: " + event.get("message", "")
                     return
-    outcome[name] = outcome.get(name, "stream ended")
+    outcome[name] = outcome.get(name, "progress stream ended early")
 t_burst = time.monotonic()
 threads = [threading.Thread(target=spawn, args=s) for s in servers]
 for th in threads: th.start()

@@ -9,6 +9,7 @@ the child lacks ``orm_spawner``, ``user_options``, internal-SSL paths...).
 
 from __future__ import annotations
 
+import asyncio
 import grp
 import os
 import pwd
@@ -88,6 +89,20 @@ class ProfilesSpawner(wrapspawner.ProfilesSpawner):
         self.site = load_site(self.site_path)
         self.profiles = [(p.display_name, p.name, self._class_for(p.kind), {})
                          for p in self.site.profiles]
+
+    async def progress(self):
+        """The child's progress, once there is a child.
+
+        wrapspawner 1.0.1 raises "No child spawner yet exists" when the spawn page opens its
+        progress stream before ``start()`` built the child, and JupyterHub then ends the stream:
+        under a burst of 50 spawns every page lost its progress (benchmarks/hub_api_latency.py).
+        """
+        while self.child_spawner is None:
+            if not self._spawn_pending:
+                return
+            await asyncio.sleep(0.2)
+        async for event in self.child_spawner.progress():
+            yield event
 
     @staticmethod
     def _class_for(kind: str):

@@ -178,7 +178,9 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             seen = snap.started
             job = snap.jobs.get(self.job_id)
             if job is None:
-                if snap.ok and snap.started > submitted:
+                # Only a squeue that began after sbatch returned must list the job (under a
+                # burst of spawns, one that began during our sbatch does not: not "vanished").
+                if snap.ok and snap.started > self._known_since:
                     raise SpawnFailed(f"Job {self.job_id} vanished from Slurm before starting.")
                 continue
             if job.running:

@@ -228,3 +228,38 @@ def test_two_minute_job_stops_cleanly_at_its_time_limit(testbed):
     assert "received signal 15" in log or "Shutting down" in log, log[-1500:]
     page = bob.session.get(f"{testbed.hub_url}/hub/spawn/bob/short", timeout=30).text
     assert "reached its time limit and was stopped cleanly" in page
+
+
+def test_a_burst_of_spawns_all_show_progress_and_start(testbed):
+    """Twelve servers requested at once, each page following its progress stream: all start.
+
+    Found by benchmarks/hub_api_latency.py: under a burst, progress streams opened before the
+    wrapper built its child ended at once, and a squeue that began during a job's sbatch made
+    the job look 'vanished'."""
+    import threading
+
+    people = [HubUser(testbed, name) for name in ("alice", "bob", "carol", "dave")]
+    names = [(people[i % 4], f"burst{i}") for i in range(12)]
+    for user, name in names:
+        user.stop(name)
+    outcomes: dict[str, list[dict]] = {}
+
+    def spawn(user: HubUser, name: str) -> None:
+        resp = user.spawn(name, {"profile": "debug"})
+        outcomes[name] = user.progress(name, timeout=300) if resp.status_code in (201, 202) \
+            else [{"failed": True, "message": f"HTTP {resp.status_code}"}]
+
+    threads = [threading.Thread(target=spawn, args=pair) for pair in names]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=320)
+        failed = {n: events[-1] if events else "progress stream ended with no event"
+                  for n, events in outcomes.items() if not (events and events[-1].get("ready"))}
+        assert len(outcomes) == 12 and not failed, failed
+        assert all(any("Submitted job" in e.get("message", "") for e in events)
+                   for events in outcomes.values())
+    finally:
+        for user, name in names:
+            user.stop(name)
