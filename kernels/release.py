@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
+from hpchub.site_configs.loader import describe, yaml_mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 VERSION = r"^[0-9a-z][0-9a-z._-]{0,31}$"
@@ -132,16 +132,9 @@ def load_spec(path: str | Path) -> LoadedSpec:
         raw = path.read_bytes()
     except OSError as exc:
         raise ReleaseError(f"cannot read release spec {path}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise ReleaseError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ReleaseError(f"{path}: expected a mapping with collaboration, version, environment ...")
+    data = yaml_mapping(raw, str(path), ReleaseError)
     try:
         spec = ReleaseSpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ReleaseError(f"{path}: {where}: {first['msg']}") from None
+        raise ReleaseError(f"{path}: {describe(exc.errors()[0])}") from None
     return LoadedSpec(spec=spec, base=path.resolve().parent, digest=hashlib.sha256(raw).hexdigest())

@@ -26,19 +26,25 @@ def key_path(loc: tuple) -> str:
 def describe(error: dict) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        message = "unknown key (check the spelling; see docs/site-config.md)"
+        message = "unknown key (check the spelling)"
     where = key_path(error["loc"])
     # Cross-reference errors already start with the key they are about.
     return message if where == "(top level)" else f"{where}: {message}"
 
 
-def parse_site(text: str, source: str = "<string>") -> Site:
+def yaml_mapping(text: str | bytes, source: str, error: type[Exception] = ValueError) -> dict:
+    """A YAML document that must be a mapping; ``error(message naming source)`` otherwise."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SiteConfigError(f"{source}: not valid YAML: {exc}") from None
+        raise error(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
-        raise SiteConfigError(f"{source}: expected a mapping of keys at the top level")
+        raise error(f"{source}: expected a mapping of keys at the top level")
+    return data
+
+
+def parse_site(text: str, source: str = "<string>") -> Site:
+    data = yaml_mapping(text, source, SiteConfigError)
     try:
         return Site.model_validate(data)
     except ValidationError as exc:

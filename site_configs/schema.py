@@ -8,9 +8,9 @@ without reading Python.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .hostlist import expand_hostlist
 
@@ -29,6 +29,15 @@ def walltime_minutes(value: str) -> int:
         raise ValueError(f"walltime {value!r} is not of the form [D-]HH:MM:SS")
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     return days * 1440 + hours * 60 + minutes + (1 if seconds else 0)
+
+
+def _valid_walltime(value: str) -> str:
+    walltime_minutes(value)
+    return value
+
+
+Walltime = Annotated[str, AfterValidator(_valid_walltime)]
+"""A Slurm time limit ``[D-]HH:MM:SS``, checked when the config is loaded."""
 
 
 class Strict(BaseModel):
@@ -62,14 +71,8 @@ class Partition(Strict):
     nodes: str = Field(description="Slurm hostlist of member nodes")
     default: bool = False
     exclusive: bool = Field(default=False, description="whole nodes only (OverSubscribe=EXCLUSIVE)")
-    max_time: str = "12:00:00"
+    max_time: Walltime = "12:00:00"
     description: str = ""
-
-    @field_validator("max_time")
-    @classmethod
-    def _walltime(cls, value: str) -> str:
-        walltime_minutes(value)
-        return value
 
 
 class Qos(Strict):
@@ -117,18 +120,12 @@ class Profile(Strict):
     max_nodes: int | None = Field(default=None, ge=1)
     gpus_per_node: int = Field(default=0, ge=0)
     cpus_per_task: int | None = Field(default=None, ge=1)
-    time: str = "01:00:00"
+    time: Walltime = "01:00:00"
     qos: tuple[str, ...] = Field(default=(), description="QOS choices; the first is the default")
     configurable: bool = Field(default=False, description="user picks nodes/time/QOS/account")
     allowed_groups: tuple[str, ...] = Field(default=(), description="empty: everyone")
     pending_timeout_s: int = Field(default=600, ge=10)
     charge: str = ""
-
-    @field_validator("time")
-    @classmethod
-    def _walltime(cls, value: str) -> str:
-        walltime_minutes(value)
-        return value
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Profile:
@@ -150,13 +147,7 @@ class KernelValidation(Strict):
 
     partition: str | None = Field(default=None, description="default: the default partition")
     qos: str | None = None
-    time: str = "00:15:00"
-
-    @field_validator("time")
-    @classmethod
-    def _walltime(cls, value: str) -> str:
-        walltime_minutes(value)
-        return value
+    time: Walltime = "00:15:00"
 
 
 class Hub(Strict):
