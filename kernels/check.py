@@ -34,8 +34,6 @@ def describe_error(exc: BaseException) -> str:
     ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
     if ename:
         return f"{ename}: {evalue}"
-    if isinstance(exc, asyncio.TimeoutError):
-        return "timed out"
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[-1] if text else ''}"[:300]
 
@@ -43,11 +41,16 @@ def describe_error(exc: BaseException) -> str:
 async def run_notebook(nb, kernel: str, timeout: float, cwd: str) -> tuple[bool, str]:  # noqa: ANN001
     from nbclient import NotebookClient
 
-    client = NotebookClient(nb, kernel_name=kernel, timeout=int(timeout), startup_timeout=120,
+    # The budget is for the whole notebook (no per-cell limit): asyncio enforces it.
+    client = NotebookClient(nb, kernel_name=kernel, timeout=None, startup_timeout=120,
                             resources={"metadata": {"path": cwd}})
+    start = time.monotonic()
     try:
         await asyncio.wait_for(client.async_execute(), timeout)
     except Exception as exc:  # noqa: BLE001 - any failure is this notebook's result
+        # Cancelled at the deadline, nbclient may report the kernel it shut down as dead.
+        if isinstance(exc, TimeoutError) or time.monotonic() - start >= timeout:
+            return False, f"timed out: still running after {timeout:.0f} s (suite.timeout_s)"
         return False, describe_error(exc)
     return True, ""
 

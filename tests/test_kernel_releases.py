@@ -220,3 +220,13 @@ def test_report_table_shows_each_notebook():
     assert [line.split()[3] for line in table.splitlines()[2:4]] == ["passed", "FAILED"]
     assert "ZeroDivisionError" in table and "validation FAILED" in table
     assert "numpy 1.26" in table
+
+
+def test_logo_travels_with_the_release_into_the_view(tmp_path):
+    reg = registry(tmp_path)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    (tmp_path / "logo.png").write_bytes(png)
+    spec = write_spec(tmp_path, GOOD + "logo: logo.png\n", "with-logo.yaml")
+    reg.publish(load_spec(spec), {"passed": True, "targets": []}, None)
+    for name in ("desi-26.3", "desi-current"):
+        assert (reg.current / "kernels" / name / "logo-64x64.png").read_bytes() == png

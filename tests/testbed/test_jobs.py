@@ -55,6 +55,7 @@ def test_mpi_notebook_spans_three_nodes(alice):
     assert {host for _, host in ranks} == {"c1", "c2", "c3"}
     assert "MPI sum over ranks: 21" in out[2]
     assert re.search(r"pi ~ 3\.1\d+ from 1200000 points", out[3]), out[3]
+    assert f"squares: {[x * x for x in range(12)]}" in out[4]
     wait_no_jobs(alice.testbed, 30)
 
 

@@ -111,15 +111,19 @@ def test_suite_failure_is_reported_and_the_rest_still_runs(releases):
     write(releases, f"{WORK}/suite-mixed/a_ok.ipynb", notebook("print('a')"))
     write(releases, f"{WORK}/suite-mixed/b_fails.ipynb", notebook("1 / 0"))
     write(releases, f"{WORK}/suite-mixed/c_ok.ipynb", notebook("import desiver"))
+    write(releases, f"{WORK}/suite-mixed/d_slow.ipynb", notebook("import time; time.sleep(120)"))
     write(releases, f"{WORK}/suite-mixed/skip_me.ipynb", notebook("raise SystemExit"))
     spec(releases, "26.4", f"{ENVS}/26.3",
-         "suite: {notebooks: ['suite-mixed/*.ipynb'], exclude: ['suite-mixed/skip_*'], timeout_s: 60}\n")
+         "suite: {notebooks: ['suite-mixed/*.ipynb'], exclude: ['suite-mixed/skip_*'], timeout_s: 15}\n")
     out = desi(releases, "validate", "26.4.yaml", "--no-local")
     assert out.code == 1, out.output
     rows = {line.split()[2]: line.split()[3] for line in out.output.splitlines()
             if ".ipynb" in line}
-    assert rows == {"a_ok.ipynb": "passed", "b_fails.ipynb": "FAILED", "c_ok.ipynb": "passed"}, out.output
+    assert rows == {"a_ok.ipynb": "passed", "b_fails.ipynb": "FAILED", "c_ok.ipynb": "passed",
+                    "d_slow.ipynb": "FAILED"}, out.output
     assert "ZeroDivisionError" in out.output
+    slow = next(line for line in out.output.splitlines() if "d_slow.ipynb" in line)
+    assert "timed out" in slow or "Timeout" in slow, slow
     assert "desi-26.4" not in desi(releases, "list", "desi").output
 
 
