@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from hpchub.site_configs import Site, load_site
@@ -50,6 +51,18 @@ def configure(c, site_path: str, state_dir: str) -> Site:  # noqa: ANN001 - trai
     # JupyterHub applies the wrapper's start_timeout; each profile's own pending timeout
     # (shorter) cancels queued jobs with a clear message first.
     c.Spawner.start_timeout = max(p.pending_timeout_s for p in site.profiles) + 180
+    # Server jobs no hub server holds (e.g. after restoring an old database) are cancelled.
+    c.JupyterHub.services = [{
+        "name": "hpchub-reconciler",
+        "command": [sys.executable, "-m", "hpchub.spawners.reconcile",
+                    "--interval", str(site.hub.orphan_check_interval_s),
+                    "--min-age", str(site.hub.orphan_min_age_s)],
+    }]
+    c.JupyterHub.load_roles = [{
+        "name": "hpchub-reconciler",
+        "scopes": ["list:users", "read:users", "read:servers", "admin:server_state"],
+        "services": ["hpchub-reconciler"],
+    }]
     return site
 
 

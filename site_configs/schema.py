@@ -158,6 +158,9 @@ class Hub(Strict):
         default="hpcusers", pattern=NAME,
         description="Unix group of users the hub may start servers for (its sudoers rule)",
     )
+    orphan_check_interval_s: int = Field(default=60, ge=5, description="0 would be too eager")
+    orphan_min_age_s: int = Field(
+        default=300, ge=10, description="a server job no hub server holds for this long is cancelled")
 
 
 class Site(Strict):

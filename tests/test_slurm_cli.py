@@ -107,3 +107,22 @@ def test_walltime_assets_ship_in_the_package():
     conf_file = base.joinpath("jupyter_config/jupyter_server_config.d/hpchub-walltime.json")
     conf = json.loads(conf_file.read_text())
     assert conf["ServerApp"]["jpserver_extensions"] == {"hpchub.spawners.walltime": True}
+
+
+def test_orphans_are_old_server_jobs_no_hub_server_holds():
+    from hpchub.spawners.reconcile import job_ids_in, known_job_ids, orphans, parse_jobs
+
+    text = ("11|alice|hpchub:alice/cpu|2026-11-24T10:00:00\n"
+            "12|bob|hpchub:bob/gpu|2026-11-24T10:00:00\n"
+            "13|bob|hpchub:bob/new|2026-11-24T10:09:50\n"
+            "14|dave|my own job|2026-11-24T10:00:00\n")
+    jobs = parse_jobs(text)
+    assert [j.job_id for j in jobs] == ["11", "12", "13"]
+    users = [{"name": "alice", "servers": {"cpu": {"ready": True, "pending": None,
+                                                   "state": {"child_state": {"job_id": "11"}}}}},
+             {"name": "bob", "servers": {"gpu": {"ready": False, "pending": None,  # stopped
+                                                 "state": {"child_state": {"job_id": "12"}}}}}]
+    assert known_job_ids(users) == {"11"}
+    now = jobs[0].submitted + 600
+    assert [j.job_id for j in orphans(jobs, known_job_ids(users), now, min_age=300)] == ["12"]
+    assert job_ids_in({"a": [1], "child_state": {"job_id": ""}}) == set()

@@ -263,3 +263,21 @@ def test_a_burst_of_spawns_all_show_progress_and_start(testbed):
     finally:
         for user, name in names:
             user.stop(name)
+
+
+def test_orphan_server_job_is_cancelled_and_held_ones_are_not(testbed, alice):
+    """A server job no hub server holds (as after restoring an old hub database) is cancelled
+    by the reconciler service; the jobs of running servers are left alone."""
+    ensure_running(alice, "cpu")
+    held = [r[0] for r in hpchub_jobs(testbed, "alice")]
+    ghost = testbed.run_as("alice", "login1", "sbatch", "--parsable", "--job-name=hpchub-spawner",
+                           "--comment=hpchub:alice/ghost", "-p", "debug", "-t", "10",
+                           "-o", "/dev/null", "--wrap", "sleep 600").output.strip()
+    assert ghost.isdigit(), ghost
+    wait_until(lambda: ghost not in [r[0] for r in hpchub_jobs(testbed, "alice")], 90,
+               "the orphan job was not cancelled", step=2)
+    state = testbed.exec("slurmctld", "squeue", "-h", "-t", "all", "-j", ghost, "-o", "%T").output
+    assert state.strip() == "CANCELLED"
+    assert [r[0] for r in hpchub_jobs(testbed, "alice")] == held
+    assert alice.server("cpu")["ready"]
+    assert "cancelling orphan server job " + ghost in testbed.container("hub").logs().decode()
