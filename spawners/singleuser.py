@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -56,6 +57,7 @@ def main() -> None:
         sys.exit("usage: hpchub-singleuser jupyterhub-singleuser [ARGS...]")
     add_kernel_paths(os.environ)
     add_walltime_warning(os.environ)
+    os.environ["HPCHUB_JOB_STARTED"] = str(time.time())  # the job started just now
     port = free_port()
     os.environ["JUPYTERHUB_SERVICE_URL"] = listen_url(os.environ.get("JUPYTERHUB_SERVICE_URL", ""), port)
     report_port(port)

@@ -23,7 +23,7 @@ import pwd
 import time
 
 import batchspawner
-from hpchub.site_configs.schema import walltime_minutes
+from hpchub.site_configs.schema import walltime_minutes, walltime_seconds
 from traitlets import Dict, Integer, Unicode
 
 from . import metrics
@@ -102,7 +102,9 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
     def job_env(self) -> dict[str, str]:
         """The server's environment: JupyterHub's variables and admin-set ``environment``."""
         env = self.get_env()
-        env["HPCHUB_SHUTDOWN_GRACE_S"] = self.grace()  # for the walltime warning in JupyterLab
+        # For the walltime warning in JupyterLab (hpchub.spawners.walltime).
+        env["HPCHUB_SHUTDOWN_GRACE_S"] = self.grace()
+        env["HPCHUB_TIME_LIMIT_S"] = walltime_seconds(self.request.time)
         return {k: str(v) for k, v in env.items() if k.startswith(("JUPYTERHUB_", "HPCHUB_"))
                 or k in self.environment}
 

@@ -1,42 +1,22 @@
 """Jupyter server extension in batch servers: how long until this server's job must stop.
 
 ``GET <base_url>hpchub/walltime`` answers ``{"job_id": "812", "remaining_s": 540}``: seconds
-until Slurm asks the server to stop (the job's end time minus the shutdown warning the hub
-requested with ``--signal``), or ``null`` outside a Slurm job. The JupyterLab plug-in
-``hpchub-walltime`` (``jupyter_data/labextensions``) polls it and shows a notification 10 and
-2 minutes before.
+until Slurm asks the server to stop (job start + time limit - the shutdown warning the hub
+requested with ``--signal``), or ``null`` outside a Slurm job. Computed from what the hub and
+``hpchub-singleuser`` put in the environment, so it costs slurmctld nothing however many
+servers poll (an admin's later ``scontrol update TimeLimit`` is not seen). The JupyterLab
+plug-in ``hpchub-walltime`` (``jupyter_data/labextensions``) polls it and shows a notification
+10 and 2 minutes before.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
-from datetime import datetime
 
-GRACE_VARIABLE = "HPCHUB_SHUTDOWN_GRACE_S"
-REFRESH_S = 60  # the end time changes only when an admin extends the job
-_cache: dict[str, float] = {}
-
-
-async def job_end(job_id: str) -> float | None:
-    """The job's end time (epoch seconds) from Slurm, re-read at most once a minute."""
-    if _cache and time.monotonic() - _cache["asked"] < REFRESH_S:
-        return _cache.get("end")
-    proc = await asyncio.create_subprocess_exec(
-        "squeue", "-h", "-j", job_id, "-o", "%e",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), 20)
-    except TimeoutError:
-        proc.kill()
-        return _cache.get("end")
-    try:
-        end = datetime.fromisoformat(out.decode().strip()).timestamp()
-    except ValueError:
-        return _cache.get("end")
-    _cache.update(asked=time.monotonic(), end=end)
-    return end
+STARTED = "HPCHUB_JOB_STARTED"  # epoch seconds, set by hpchub-singleuser as the job starts
+LIMIT = "HPCHUB_TIME_LIMIT_S"  # the job's time limit, from the hub
+GRACE = "HPCHUB_SHUTDOWN_GRACE_S"  # how long before the limit Slurm signals the server
 
 
 def remaining(end: float, grace_s: int, now: float) -> int:
@@ -44,11 +24,14 @@ def remaining(end: float, grace_s: int, now: float) -> int:
     return max(0, int(end - grace_s - now))
 
 
-async def walltime_reply() -> dict:
-    job_id = os.environ.get("SLURM_JOB_ID")
-    end = await job_end(job_id) if job_id else None
-    grace = int(os.environ.get(GRACE_VARIABLE, "0") or 0)
-    return {"job_id": job_id, "remaining_s": None if end is None else remaining(end, grace, time.time())}
+def walltime_reply(env: dict | os._Environ = os.environ, now: float | None = None) -> dict:
+    job_id = env.get("SLURM_JOB_ID")
+    try:
+        end = float(env[STARTED]) + int(env[LIMIT])
+    except (KeyError, ValueError):
+        return {"job_id": job_id, "remaining_s": None}
+    grace = int(env.get(GRACE, "0") or 0)
+    return {"job_id": job_id, "remaining_s": remaining(end, grace, time.time() if now is None else now)}
 
 
 def _jupyter_server_extension_points() -> list[dict]:
@@ -63,8 +46,8 @@ def _load_jupyter_server_extension(serverapp) -> None:  # noqa: ANN001
 
     class WalltimeHandler(APIHandler):
         @web.authenticated
-        async def get(self) -> None:
-            self.finish(await walltime_reply())
+        def get(self) -> None:
+            self.finish(walltime_reply())
 
     route = url_path_join(serverapp.web_app.settings["base_url"], "hpchub/walltime")
     serverapp.web_app.add_handlers(".*$", [(route, WalltimeHandler)])

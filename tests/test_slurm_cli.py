@@ -96,6 +96,15 @@ def test_walltime_remaining_counts_to_the_stop_signal():
     assert remaining(end=1000.0, grace_s=60, now=990.0) == 0
 
 
+def test_walltime_reply_from_the_jobs_environment():
+    from hpchub.spawners.walltime import walltime_reply
+
+    env = {"SLURM_JOB_ID": "7", "HPCHUB_JOB_STARTED": "1000", "HPCHUB_TIME_LIMIT_S": "240",
+           "HPCHUB_SHUTDOWN_GRACE_S": "60"}
+    assert walltime_reply(env, now=1030.0) == {"job_id": "7", "remaining_s": 150}
+    assert walltime_reply({}, now=0)["remaining_s"] is None  # not a batch server
+
+
 def test_walltime_assets_ship_in_the_package():
     import json
     from importlib import resources
