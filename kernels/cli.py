@@ -18,7 +18,7 @@ from pathlib import Path
 from hpchub.site_configs import Site, SiteConfigError, installed_site
 
 from .registry import Registry
-from .release import ReleaseError, load_spec
+from .release import LoadedSpec, ReleaseError, load_spec
 from .validate import SlurmTarget, format_report, validate
 
 
@@ -42,9 +42,7 @@ def slurm_target(site: Site, args: argparse.Namespace, collaboration: str) -> Sl
                        qos=args.qos or kv.qos)
 
 
-def run_validation(site: Site, args: argparse.Namespace):  # noqa: ANN201
-    loaded = load_spec(args.spec)
-    reg = registry(site, loaded.spec.collaboration)
+def run_validation(site: Site, args: argparse.Namespace, loaded: LoadedSpec, reg: Registry):  # noqa: ANN201
     if loaded.spec.version in reg.load()["releases"]:
         raise ReleaseError(f"{loaded.spec.kernel_name} is already published: releases are immutable, "
                            "publish a new version")
@@ -57,7 +55,7 @@ def run_validation(site: Site, args: argparse.Namespace):  # noqa: ANN201
     result = validate(loaded, reg.runtime_python, staging, local=not args.no_local,
                       slurm=slurm_target(site, args, loaded.spec.collaboration))
     print(format_report(result.report), end="")
-    return loaded, reg, result, staging
+    return result, staging
 
 
 def prune_staging(base: Path, days: float = 7) -> None:
@@ -69,15 +67,17 @@ def prune_staging(base: Path, days: float = 7) -> None:
 
 
 def cmd_validate(site: Site, args: argparse.Namespace) -> int:
-    _, _, result, staging = run_validation(site, args)
+    loaded = load_spec(args.spec)
+    result, staging = run_validation(site, args, loaded, registry(site, loaded.spec.collaboration))
     print(f"executed notebooks and the report: {staging}")
     return 0 if result.passed else 1
 
 
 def cmd_publish(site: Site, args: argparse.Namespace) -> int:
-    reg = registry(site, load_spec(args.spec).spec.collaboration)
+    loaded = load_spec(args.spec)
+    reg = registry(site, loaded.spec.collaboration)
     reg.require_writable()  # before a validation that could not be published anyway
-    loaded, reg, result, staging = run_validation(site, args)
+    result, staging = run_validation(site, args, loaded, reg)
     if not result.passed:
         print(f"not published: validation failed; published releases are unchanged. "
               f"Executed notebooks: {result.output_dir}", file=sys.stderr)
