@@ -97,7 +97,7 @@ class NotebookCluster(ipp.Cluster):
         while len(client.ids) < n:
             if job_ids and time.monotonic() - asked >= 2:
                 asked = time.monotonic()
-                jobs = await asyncio.to_thread(jobs_now, job_ids)
+                jobs = await asyncio.to_thread(jobs_now)
                 if jobs is not None:
                     report(describe(job_ids, jobs, len(client.ids), n, "engines"))
                     states = [jobs.get(j) for j in job_ids]

@@ -7,7 +7,7 @@ import subprocess
 from hpchub.spawners.slurm_cli import JobInfo, parse_squeue, pending_message, squeue_argv
 
 
-def jobs_now(job_ids: list[str]) -> dict[str, JobInfo] | None:
+def jobs_now() -> dict[str, JobInfo] | None:
     """Every job in the queue (positions need the others), or None when squeue did not answer."""
     out = subprocess.run(squeue_argv(), capture_output=True, text=True, timeout=30)
     return parse_squeue(out.stdout) if out.returncode == 0 else None

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from hpchub.site_configs import Site
 from hpchub.site_configs.hostlist import expand_hostlist
 from hpchub.site_configs.schema import walltime_minutes
+from hpchub.spawners.options import SLURM_NAME
 from hpchub.spawners.slurm_cli import parse_associations
-
-NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
 class JobRequestError(ValueError):
@@ -100,7 +99,7 @@ def check(req: JobRequest, site: Site, associations: dict[str, tuple[str, ...]])
         raise JobRequestError(f"QOS {req.qos!r} is not allowed with account {account!r}; allowed: "
                               f"{', '.join(associations[account]) or 'none'}")
     for value in (name, account, req.qos):
-        if value and not NAME.match(value):
+        if value and not SLURM_NAME.match(value):
             raise JobRequestError(f"{value!r} is not a valid Slurm name")
     return JobRequest(req.nodes, req.tasks_per_node, req.cpus_per_task, req.gpus_per_task, name,
                       account, req.qos, req.time)

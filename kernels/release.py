@@ -19,20 +19,17 @@ from pathlib import Path
 from typing import Literal
 
 from hpchub.site_configs.loader import describe, yaml_mapping
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from hpchub.site_configs.schema import Strict
+from hpchub.spawners.slurm_cli import ENV_NAME
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 VERSION = r"^[0-9a-z][0-9a-z._-]{0,31}$"
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MODULE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./+-]{0,127}$")
 IMPORT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 class ReleaseError(Exception):
     """A release spec or a registry operation is wrong; the message says what to fix."""
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Environment(Strict):
