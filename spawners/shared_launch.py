@@ -45,8 +45,9 @@ def start(spec: dict) -> dict:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
     log = open(os.path.expanduser(spec["log"]), "ab")  # noqa: SIM115 - handed to the child
+    command = [sys.executable, "-m", "hpchub.spawners.fast_start", *map(str, spec["command"])]
     proc = subprocess.Popen(
-        [str(a) for a in spec["command"]], env=env, cwd=env["HOME"], stdin=subprocess.DEVNULL,
+        command, env=env, cwd=env["HOME"], stdin=subprocess.DEVNULL,
         stdout=log, stderr=log, start_new_session=True, preexec_fn=limits,  # noqa: PLW1509
     )
     time.sleep(0.2)

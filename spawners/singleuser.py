@@ -1,4 +1,8 @@
-"""``hpchub-singleuser``: run inside the job; pick a port, tell the hub, exec the server."""
+"""``hpchub-singleuser``: run inside the job; pick a port, tell the hub, run the server.
+
+The port report travels while the server imports (one thread), and JupyterHub's single-user
+server runs in this process with :mod:`hpchub.spawners.fast_start`'s start-up fix.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,15 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 from hpchub.kernels.visible import add_kernel_paths
+
+from .fast_start import run_server
 
 
 def free_port() -> int:
@@ -41,6 +48,26 @@ def report_port(port: int) -> None:
         resp.read()
 
 
+class PortReport(threading.Thread):
+    """``report_port`` in the background; :meth:`check` waits and re-raises its error."""
+
+    def __init__(self, port: int):
+        super().__init__(name="hpchub-port-report", daemon=True)
+        self.port = port
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            report_port(self.port)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self.error = exc
+
+    def check(self) -> None:
+        self.join()
+        if self.error is not None:
+            sys.exit(f"hpchub-singleuser: could not tell the hub the port: {self.error}")
+
+
 HERE = Path(__file__).parent
 
 
@@ -60,8 +87,9 @@ def main() -> None:
     os.environ["HPCHUB_JOB_STARTED"] = str(time.time())  # the job started just now
     port = free_port()
     os.environ["JUPYTERHUB_SERVICE_URL"] = listen_url(os.environ.get("JUPYTERHUB_SERVICE_URL", ""), port)
-    report_port(port)
-    os.execvp(sys.argv[1], sys.argv[1:])
+    report = PortReport(port)
+    report.start()
+    run_server(sys.argv[1:], before=report.check)
 
 
 if __name__ == "__main__":

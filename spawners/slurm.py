@@ -97,6 +97,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         """Called by the authenticated job (only) with the port it listens on."""
         self.port = port
         self._port_reported.set()
+        poller().hurry(id(self))  # the job runs: learn its node now, not at the next squeue
 
     # --------------------------------------------------------------- start
     def job_env(self) -> dict[str, str]:

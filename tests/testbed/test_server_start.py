@@ -1,0 +1,36 @@
+"""JupyterLab starts in a job without running node (hpchub.spawners.fast_start)."""
+
+from __future__ import annotations
+
+PYTHON = "/opt/hpchub/venv/bin/python"
+FAKE_NODE = "/tmp/hpchub-fake-node"
+
+# A `node` first on the PATH that leaves a mark when JupyterLab runs it.
+SETUP = f"""
+rm -rf {FAKE_NODE}; mkdir -p {FAKE_NODE}
+printf '#!/bin/sh\\necho ran >> {FAKE_NODE}/ran\\nexit 1\\n' > {FAKE_NODE}/node
+chmod +x {FAKE_NODE}/node
+"""
+
+
+def import_with_fake_node(testbed, code: str) -> tuple[bool, str]:
+    script = (SETUP + f"cd /tmp && PATH={FAKE_NODE}:$PATH {PYTHON} -c {code!r} && "
+              f"test -e {FAKE_NODE}/ran && echo NODE-RAN || echo NODE-NOT-RUN")
+    result = testbed.exec("c1", "bash", "-c", script, user="alice")
+    assert result.ok, result.output
+    return "NODE-RAN" in result.output, result.output
+
+
+def test_plain_jupyterlab_import_runs_node(testbed):
+    """The cost fast_start removes is real: importing JupyterLab's app runs node."""
+    ran, output = import_with_fake_node(testbed, "import jupyterlab.labapp")
+    assert ran, output
+
+
+def test_fast_start_imports_jupyterlab_without_node_and_restores_the_lookup(testbed):
+    code = ("from hpchub.spawners.fast_start import import_lab_without_node; "
+            "import_lab_without_node(); import jupyterlab.commands as c, jupyterlab.labapp as l; "
+            "assert c._yarn_config.__name__ == '_yarn_config', c._yarn_config; "
+            "assert l.app_version, l.app_version")
+    ran, output = import_with_fake_node(testbed, code)
+    assert not ran, output
