@@ -36,6 +36,12 @@ def configure(c, site_path: str, state_dir: str) -> Site:  # noqa: ANN001 - trai
     c.JupyterHub.cleanup_servers = False
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.authenticate_prometheus = False
+    if site.hub.internal_ssl:
+        # Hub, proxy and servers authenticate each other with certificates from CAs kept in
+        # the state directory; servers get theirs from hpchub.spawners.certs.
+        c.JupyterHub.internal_ssl = True
+        c.JupyterHub.internal_certs_location = str(state / "internal-ssl")
+        c.JupyterHub.trusted_alt_names = [f"DNS:{os.uname().nodename}"]
     import hpchub.spawners.api  # noqa: F401 - replaces batchspawner's API handler
 
     c.JupyterHub.spawner_class = "hpchub.spawners.profiles.ProfilesSpawner"

@@ -170,6 +170,10 @@ class Hub(Strict):
     orphan_check_interval_s: int = Field(default=60, ge=5, description="0 would be too eager")
     orphan_min_age_s: int = Field(
         default=300, ge=10, description="a server job no hub server holds for this long is cancelled")
+    internal_ssl: bool = Field(
+        default=False,
+        description="mutual TLS between hub, proxy and servers; each server's certificate names "
+                    "the nodes of its partition (or the shared nodes)")
 
 
 class Site(Strict):

@@ -72,4 +72,7 @@ def run_server(command: list[str], before: Callable[[], None] = lambda: None) ->
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit("usage: python -m hpchub.spawners.fast_start jupyterhub-singleuser [ARGS...]")
+    from hpchub.spawners.certs import write_from_env
+
+    write_from_env(os.environ)  # internal SSL on a shared node
     run_server(sys.argv[1:])

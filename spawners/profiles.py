@@ -22,6 +22,7 @@ from hpchub.site_configs import Site, load_site
 from tornado import web
 from traitlets import Unicode, default
 
+from . import certs
 from .options import OptionsError, SpawnRequest, UserChoices, parse_request, visible_profiles
 from .poller import poller
 from .runner import CommandTimeout, run
@@ -146,6 +147,32 @@ class ProfilesSpawner(wrapspawner.ProfilesSpawner):
     @default("apply_user_options")
     def _default_apply(self):
         return self._apply
+
+    # --------------------------------------------------------------- internal SSL
+    def server_hosts(self) -> list[str]:
+        """Every node this server may run on: its partition's nodes, or the shared nodes."""
+        from hpchub.site_configs.hostlist import expand_hostlist
+
+        fields = self._request_fields or {}
+        if fields.get("kind") == "shared":
+            return [n.name for n in self.site.shared_nodes]
+        return expand_hostlist(self.site.partition(fields["partition"]).nodes)
+
+    async def create_certs(self):
+        """A key and certificate for this server only, kept in memory (see :mod:`.certs`).
+
+        JupyterHub's own ``create_certs`` names the files after the user, so two named
+        servers starting at once would share (and overwrite) one key; it also cannot know
+        the node, which Slurm picks later.
+        """
+        name = f"{self.user.name}/{self.name or 'default'}"
+        pems = await asyncio.to_thread(
+            certs.issue_for_server, self.internal_certs_location,
+            self.internal_trust_bundles["notebooks-ca"], name, self.server_hosts())
+        self.log.info("Issued an internal SSL certificate for %s, valid on %s",
+                      self._log_name, ",".join(self.server_hosts()))
+        # JupyterHub's get_env reads these three; the job gets the PEM text instead.
+        return {"keyfile": "", "certfile": "", "cafile": "", "pems": pems}
 
     # --------------------------------------------------------------- the child
     def construct_child(self):

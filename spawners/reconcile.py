@@ -21,6 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 
+from .certs import hub_client_context
 from .runner import as_user
 from .slurm_cli import JOB_NAME
 
@@ -81,7 +82,8 @@ def hub_users() -> list[dict]:
     url = os.environ["JUPYTERHUB_API_URL"].rstrip("/") + "/users?state=active"
     request = urllib.request.Request(
         url, headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}"})
-    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - hub URL from env
+    context = hub_client_context(os.environ)  # internal SSL: the service's certificate
+    with urllib.request.urlopen(request, timeout=30, context=context) as resp:  # noqa: S310
         return json.load(resp)
 
 

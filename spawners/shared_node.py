@@ -14,6 +14,7 @@ from hpchub.site_configs import load_site
 from jupyterhub.spawner import Spawner
 from traitlets import Integer, Unicode
 
+from . import certs
 from .runner import CommandTimeout, as_user, cancel_notebook_jobs, run
 
 SSH = ["/usr/bin/ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
@@ -63,8 +64,9 @@ class SharedNodeSpawner(Spawner):
     async def start(self):
         self.node = self.pick_node()
         limits = next(n for n in self.site.shared_nodes if n.name == self.node)
-        env = {k: v for k, v in self.get_env().items()
-               if k.startswith("JUPYTERHUB_") or k in self.environment}
+        env = certs.job_env({k: v for k, v in self.get_env().items()
+                             if k.startswith("JUPYTERHUB_") or k in self.environment},
+                            self.cert_paths.get("pems"))
         spec = {
             "env": env,
             "command": [*self.cmd, *self.get_args()],

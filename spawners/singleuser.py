@@ -18,6 +18,7 @@ from urllib.parse import urlparse, urlunparse
 
 from hpchub.kernels.visible import add_kernel_paths
 
+from . import certs
 from .fast_start import run_server
 
 
@@ -44,7 +45,8 @@ def report_port(port: int) -> None:
         headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}",
                  "Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - hub URL from env
+    context = certs.hub_client_context(os.environ)  # internal SSL: this server's certificate
+    with urllib.request.urlopen(request, timeout=30, context=context) as resp:  # noqa: S310
         resp.read()
 
 
@@ -82,6 +84,7 @@ def add_walltime_warning(env: os._Environ | dict) -> None:
 def main() -> None:
     if len(sys.argv) < 2:
         sys.exit("usage: hpchub-singleuser jupyterhub-singleuser [ARGS...]")
+    certs.write_from_env(os.environ)
     add_kernel_paths(os.environ)
     add_walltime_warning(os.environ)
     os.environ["HPCHUB_JOB_STARTED"] = str(time.time())  # the job started just now

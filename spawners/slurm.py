@@ -26,7 +26,7 @@ import batchspawner
 from hpchub.site_configs.schema import walltime_minutes, walltime_seconds
 from traitlets import Dict, Integer, Unicode
 
-from . import metrics
+from . import certs, metrics
 from .options import SpawnRequest
 from .poller import poller
 from .runner import CommandTimeout, as_user, cancel_notebook_jobs, run
@@ -106,8 +106,9 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         # For the walltime warning in JupyterLab (hpchub.spawners.walltime).
         env["HPCHUB_SHUTDOWN_GRACE_S"] = self.grace()
         env["HPCHUB_TIME_LIMIT_S"] = walltime_seconds(self.request.time)
-        return {k: str(v) for k, v in env.items() if k.startswith(("JUPYTERHUB_", "HPCHUB_"))
-                or k in self.environment}
+        env = {k: str(v) for k, v in env.items() if k.startswith(("JUPYTERHUB_", "HPCHUB_"))
+               or k in self.environment}
+        return certs.job_env(env, self.cert_paths.get("pems"))
 
     def job_command(self) -> list[str]:
         return [f"{self.runtime_prefix}/bin/hpchub-singleuser", *self.cmd, *self.get_args()]
