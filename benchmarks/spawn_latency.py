@@ -17,7 +17,7 @@ from pathlib import Path
 from common import summary, testbed
 
 CLIENT = r'''
-import json, sys, time, requests
+import json, subprocess, sys, time, requests
 base, user, password, server, options = sys.argv[1:6]
 s = requests.Session()
 s.get(base + "/hub/login")
@@ -40,6 +40,11 @@ while True:
 elapsed = time.monotonic() - t0
 api.delete(url)
 while api.get(base + f"/hub/api/users/{user}").json()["servers"].get(server):
+    time.sleep(0.2)
+# The next spawn (of the other hub) starts on an idle cluster: this job has fully ended.
+deadline = time.monotonic() + 60
+while subprocess.run(["squeue", "-h", "-u", user], capture_output=True, text=True).stdout.strip():
+    assert time.monotonic() < deadline, "the server's job did not end within 60 s"
     time.sleep(0.2)
 print(json.dumps({"seconds": elapsed}))
 '''
