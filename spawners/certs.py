@@ -76,7 +76,7 @@ def issue_for_server(certs_location: str, trust_bundle: str, common_name: str,
                  Path(trust_bundle).read_text(), common_name, hosts)
 
 
-def job_env(env: dict[str, str], pems: dict[str, str] | None) -> dict[str, str]:
+def env_with_pems(env: dict[str, str], pems: dict[str, str] | None) -> dict[str, str]:
     """The server's environment with the PEM text instead of hub-side certificate paths."""
     if not pems:
         return env
@@ -86,7 +86,12 @@ def job_env(env: dict[str, str], pems: dict[str, str] | None) -> dict[str, str]:
 
 
 def write_from_env(env: os._Environ | dict) -> Path | None:
-    """In the job: PEM variables -> files in a private directory, removed at exit."""
+    """In the job: PEM variables -> files in a private directory, removed at exit.
+
+    Removal runs when the server exits inside this Python process (the usual case, see
+    :mod:`.fast_start`); a server that is ``exec``'d instead leaves the directory to the
+    node's /tmp cleanup.
+    """
     if PEM_ENV["key"] not in env:
         return None
     directory = Path(tempfile.mkdtemp(prefix="hpchub-ssl-"))  # 0700, on the node

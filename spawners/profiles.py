@@ -166,11 +166,12 @@ class ProfilesSpawner(wrapspawner.ProfilesSpawner):
         the node, which Slurm picks later.
         """
         name = f"{self.user.name}/{self.name or 'default'}"
+        hosts = self.server_hosts()
         pems = await asyncio.to_thread(
             certs.issue_for_server, self.internal_certs_location,
-            self.internal_trust_bundles["notebooks-ca"], name, self.server_hosts())
+            self.internal_trust_bundles["notebooks-ca"], name, hosts)
         self.log.info("Issued an internal SSL certificate for %s, valid on %s",
-                      self._log_name, ",".join(self.server_hosts()))
+                      self._log_name, ",".join(hosts))
         # JupyterHub's get_env reads these three; the job gets the PEM text instead.
         return {"keyfile": "", "certfile": "", "cafile": "", "pems": pems}
 

@@ -64,7 +64,7 @@ class SharedNodeSpawner(Spawner):
     async def start(self):
         self.node = self.pick_node()
         limits = next(n for n in self.site.shared_nodes if n.name == self.node)
-        env = certs.job_env({k: v for k, v in self.get_env().items()
+        env = certs.env_with_pems({k: v for k, v in self.get_env().items()
                              if k.startswith("JUPYTERHUB_") or k in self.environment},
                             self.cert_paths.get("pems"))
         spec = {

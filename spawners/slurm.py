@@ -108,7 +108,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         env["HPCHUB_TIME_LIMIT_S"] = walltime_seconds(self.request.time)
         env = {k: str(v) for k, v in env.items() if k.startswith(("JUPYTERHUB_", "HPCHUB_"))
                or k in self.environment}
-        return certs.job_env(env, self.cert_paths.get("pems"))
+        return certs.env_with_pems(env, self.cert_paths.get("pems"))
 
     def job_command(self) -> list[str]:
         return [f"{self.runtime_prefix}/bin/hpchub-singleuser", *self.cmd, *self.get_args()]

@@ -84,10 +84,10 @@ def test_each_server_gets_its_own_key(ca):
 def test_job_env_carries_pem_text_instead_of_hub_paths():
     env = {"JUPYTERHUB_SSL_KEYFILE": "/srv/hub/key", "JUPYTERHUB_SSL_CERTFILE": "/srv/hub/crt",
            "JUPYTERHUB_SSL_CLIENT_CA": "/srv/hub/ca", "JUPYTERHUB_API_URL": "https://hub:8081"}
-    out = certs.job_env(env, {"key": "K", "cert": "C", "ca": "A"})
+    out = certs.env_with_pems(env, {"key": "K", "cert": "C", "ca": "A"})
     assert out == {"JUPYTERHUB_API_URL": "https://hub:8081", "HPCHUB_SSL_KEY": "K",
                    "HPCHUB_SSL_CERT": "C", "HPCHUB_SSL_CA": "A"}
-    assert certs.job_env(env, None) is env
+    assert certs.env_with_pems(env, None) is env
 
 
 def test_job_writes_private_files_and_drops_the_pem_text(ca):
