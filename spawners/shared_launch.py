@@ -18,7 +18,7 @@ import time
 
 from hpchub.kernels.visible import add_kernel_paths
 
-from .singleuser import free_port, listen_url
+from .singleuser import add_jupyter_settings, free_port, listen_url
 
 
 def owned_server(pid: int) -> bool:
@@ -37,6 +37,7 @@ def start(spec: dict) -> dict:
     env.update(HOME=os.path.expanduser("~"), USER=os.environ.get("USER", ""),
                PATH=os.environ.get("PATH", "/usr/bin:/bin"), HPCHUB_SHARED_SERVER="1")
     add_kernel_paths(env)
+    add_jupyter_settings(env)
     cpus = sorted(os.sched_getaffinity(0))[: max(1, int(spec["cpus"]))]
     memory = int(spec["memory_mb"]) * 1024 * 1024
 

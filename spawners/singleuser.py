@@ -73,8 +73,10 @@ class PortReport(threading.Thread):
 HERE = Path(__file__).parent
 
 
-def add_walltime_warning(env: os._Environ | dict) -> None:
-    """Enable the walltime server extension and its JupyterLab plug-in (shipped in hpchub)."""
+def add_jupyter_settings(env: os._Environ | dict) -> None:
+    """hpchub's Jupyter files, shipped in the package: the walltime server extension and its
+    JupyterLab plug-in, and ``jupyter_lab_config.json`` (no news feed or update check, which
+    would call the internet from compute nodes)."""
     for variable, path in (("JUPYTER_PATH", HERE / "jupyter_data"),
                            ("JUPYTER_CONFIG_PATH", HERE / "jupyter_config")):
         existing = [p for p in env.get(variable, "").split(os.pathsep) if p]
@@ -86,7 +88,7 @@ def main() -> None:
         sys.exit("usage: hpchub-singleuser jupyterhub-singleuser [ARGS...]")
     certs.write_from_env(os.environ)
     add_kernel_paths(os.environ)
-    add_walltime_warning(os.environ)
+    add_jupyter_settings(os.environ)
     os.environ["HPCHUB_JOB_STARTED"] = str(time.time())  # the job started just now
     port = free_port()
     os.environ["JUPYTERHUB_SERVICE_URL"] = listen_url(os.environ.get("JUPYTERHUB_SERVICE_URL", ""), port)

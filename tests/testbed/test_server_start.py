@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from hubclient import HubUser  # noqa: E402
+
 PYTHON = "/opt/hpchub/venv/bin/python"
 FAKE_NODE = "/tmp/hpchub-fake-node"
 
@@ -34,3 +42,19 @@ def test_fast_start_imports_jupyterlab_without_node_and_restores_the_lookup(test
             "assert l.app_version, l.app_version")
     ran, output = import_with_fake_node(testbed, code)
     assert not ran, output
+
+
+def test_jupyterlab_does_not_call_out_for_news_or_updates(testbed):
+    """Compute nodes often have no internet: no news prompt, no update check (hpchub-center.json)."""
+    dave = HubUser(testbed, "dave")
+    dave.stop("quiet")
+    dave.start("quiet", {"profile": "shared"})
+    try:
+        page = dave.server_get("quiet", "lab").text
+        data = re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', page, re.S)
+        assert data, page[:500]
+        assert json.loads(data.group(1))["news"] == {"disabled": True}
+        update = dave.server_get("quiet", "lab/api/update")
+        assert update.status_code == 200 and update.json()["notification"] is None, update.text
+    finally:
+        dave.stop("quiet")
