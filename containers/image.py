@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,7 @@ def build_image(cli: docker.DockerClient, state: Path) -> str:
     shutil.rmtree(ctx, ignore_errors=True)
     ctx.mkdir(parents=True)
     shutil.copy(resources.files("hpchub.containers").joinpath("Dockerfile"), ctx / "Dockerfile")
-    shutil.copy("/etc/ssl/certs/ca-certificates.crt", ctx / "host-ca.crt")
+    split_ca_bundle(Path("/etc/ssl/certs/ca-certificates.crt"), ctx / "host-ca")
     (ctx / "requirements-node.txt").write_text("\n".join(node_requirements()) + "\n")
     source = source_hash(ctx)
     try:
@@ -73,10 +74,23 @@ def install_chp(cache: Path, target: Path) -> None:
     shutil.copytree(cache, target, symlinks=True, ignore=shutil.ignore_patterns(".chp-*"))
 
 
+def split_ca_bundle(bundle: Path, out: Path) -> None:
+    """The host's CA bundle as one certificate per file, as ``update-ca-certificates`` wants
+    local CAs: each then gets OpenSSL's hash link too, so a lookup in ``/etc/ssl/certs``
+    trusts the same CAs as the bundle (which :mod:`hpchub.spawners.start_up` relies on)."""
+    out.mkdir()
+    pems = re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----",
+                      bundle.read_text(), re.S)
+    for i, pem in enumerate(dict.fromkeys(pems)):
+        (out / f"host-ca-{i:03d}.crt").write_text(pem + "\n")
+
+
 def build_wheel(out: Path) -> None:
     """A wheel of this checkout."""
     if not (SOURCE / "pyproject.toml").exists():
         raise TestbedError("build the image from a source checkout of hpchub (no pyproject.toml)")
+    # setuptools reuses build/ and would ship files since deleted from the checkout.
+    shutil.rmtree(SOURCE / "build", ignore_errors=True)
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "-w", str(out), str(SOURCE)],

@@ -42,6 +42,9 @@ def configure(c, site_path: str, state_dir: str) -> Site:  # noqa: ANN001 - trai
         c.JupyterHub.internal_ssl = True
         c.JupyterHub.internal_certs_location = str(state / "internal-ssl")
         c.JupyterHub.trusted_alt_names = [f"DNS:{os.uname().nodename}"]
+        from hpchub.spawners.tls_contexts import share_contexts
+
+        share_contexts()  # one TLS context per certificate, not one per server start
     import hpchub.spawners.api  # noqa: F401 - replaces batchspawner's API handler
 
     c.JupyterHub.spawner_class = "hpchub.spawners.profiles.ProfilesSpawner"

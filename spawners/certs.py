@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import datetime
+import functools
 import ipaddress
 import os
 import shutil
@@ -34,6 +35,17 @@ PATH_ENV = {"key": "JUPYTERHUB_SSL_KEYFILE", "cert": "JUPYTERHUB_SSL_CERTFILE",
 VALID_FOR = datetime.timedelta(days=14)  # longer than any partition's time limit
 
 
+@functools.lru_cache(maxsize=4)
+def load_ca(ca_key_pem: bytes, ca_cert_pem: bytes) -> tuple:
+    """The CA's key and certificate as objects. Cached: loading an RSA key checks it, which
+    takes 70 ms on the testbed, for every server otherwise."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    return (serialization.load_pem_private_key(ca_key_pem, password=None),
+            x509.load_pem_x509_certificate(ca_cert_pem))
+
+
 def issue(ca_key_pem: bytes, ca_cert_pem: bytes, trust_pem: str, common_name: str,
           hosts: list[str]) -> dict[str, str]:
     """A new key and a certificate for ``hosts`` (plus localhost), signed by the CA, as PEM."""
@@ -43,8 +55,7 @@ def issue(ca_key_pem: bytes, ca_cert_pem: bytes, trust_pem: str, common_name: st
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
-    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+    ca_key, ca_cert = load_ca(ca_key_pem, ca_cert_pem)
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),

@@ -11,6 +11,9 @@ version does not depend on the registry, and a server in a job never builds exte
 lookup is skipped for that one import and restored afterwards (the extension manager, if a user
 opens it, reads yarn's configuration as usual). No upstream issue names this exact cost;
 jupyterlab/jupyterlab#8471 is the closest (node and npm work at start-up).
+
+The in-process server also starts inside :mod:`.start_up`'s window and shares TLS contexts
+(:mod:`.tls_contexts`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
+
+from . import start_up
+from .tls_contexts import share_contexts
 
 IN_PROCESS = "jupyterhub-singleuser"
 
@@ -60,9 +66,11 @@ def run_server(command: list[str], before: Callable[[], None] = lambda: None) ->
     if not runs_here(command[0]):
         before()
         os.execvp(command[0], command)
+    start_up.begin()  # undone by start_up's server extension once the server serves
     import_lab_without_node()
     from jupyterhub.singleuser import main
 
+    share_contexts()
     before()
 
     sys.argv = [IN_PROCESS, *command[1:]]

@@ -112,3 +112,13 @@ def test_without_internal_ssl_nothing_changes():
     env = {"JUPYTERHUB_API_URL": "http://hub:8081"}
     assert certs.write_from_env(env) is None
     assert certs.hub_client_context(env) is None
+
+
+def test_the_ca_key_is_loaded_once_for_many_servers(ca):
+    """Loading an RSA CA key checks it (70 ms on the testbed): once, not per server."""
+    key, cert = ca
+    certs.load_ca.cache_clear()
+    for name in ("a", "b", "c"):
+        certs.issue(key, cert, cert.decode(), name, ["c1"])
+    assert certs.load_ca.cache_info().misses == 1
+    assert certs.load_ca.cache_info().hits == 2

@@ -1,4 +1,5 @@
-"""JupyterLab starts in a job without running node (hpchub.spawners.fast_start)."""
+"""JupyterLab starts in a job without running node (hpchub.spawners.fast_start), and its
+start-up window (hpchub.spawners.start_up) is closed before kernels start."""
 
 from __future__ import annotations
 
@@ -58,3 +59,33 @@ def test_jupyterlab_does_not_call_out_for_news_or_updates(testbed):
         assert update.status_code == 200 and update.json()["notification"] is None, update.text
     finally:
         dave.stop("quiet")
+
+
+WINDOW_CLOSED = """
+import json, os, ssl
+log = os.path.expanduser(f"~/.hpchub-jupyter-{os.environ['SLURM_JOB_ID']}.log")
+print(json.dumps({
+    "ssl_cert_file": os.environ.get("SSL_CERT_FILE"),
+    "cas_loaded": len(ssl.create_default_context().get_ca_certs()),
+    "serving": [line for line in open(log) if "hpchub: serving" in line],
+}))
+"""
+
+
+def test_start_up_window_is_closed_before_kernels_start(testbed):
+    """hpchub.spawners.start_up: the server says when it serves; kernels get the normal CA
+    bundle (no start-up override in their environment)."""
+    dave = HubUser(testbed, "dave")
+    dave.stop("window")
+    dave.start("window", {"profile": "debug"})
+    try:
+        seen = json.loads(dave.run_code("window", WINDOW_CLOSED).strip().splitlines()[-1])
+    finally:
+        dave.stop("window")
+    assert seen["ssl_cert_file"] is None, seen
+    assert seen["cas_loaded"] > 0, seen
+    assert len(seen["serving"]) == 1, seen
+    assert re.search(r"serving \d+\.\d\d s after", seen["serving"][0]), seen
+    # The testbed's image installs its extra CAs one per file (hashed): the bundle's parse
+    # is skipped during start-up (hpchub.containers.image.split_ca_bundle).
+    assert "system CA bundle skipped" in seen["serving"][0], seen
