@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from common import summary, testbed
+from spawn_phases import phases, report
 
 CLIENT = r'''
 import json, subprocess, sys, time, requests
@@ -101,6 +102,7 @@ def main() -> None:
     print("vanilla :", summary(vanilla))
     import statistics
     print(f"ratio vanilla/hpchub (median): {statistics.median(vanilla) / statistics.median(ours):.2f}x")
+    print(report(phases(bed, "alice", "bench", args.rounds)))
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ def _jupyter_server_extension_points() -> list[dict]:
     return [{"module": "hpchub.spawners.start_up"}]
 
 
-def _load_jupyter_server_extension(serverapp) -> None:  # noqa: ANN001 - jupyter_server's
+def _load_jupyter_server_extension(serverapp) -> None:  # noqa: ANN001 - a ServerApp
     """Nothing to add while the server initializes; see the start hook."""
 
 
