@@ -10,10 +10,11 @@ lives as long as the server. Two costs buy nothing there:
 - four TLS contexts (aiohttp's two defaults, JupyterHub's client for the hub API, tornado's
   client default, see :func:`_prime_tornado`) each parse the whole system CA bundle, 0.11 s
   each with OpenSSL 3 here. Where OpenSSL's hashed CA directory holds every certificate of
-  the bundle (Debian's ``update-ca-certificates`` keeps both), the bundle is skipped during
-  start-up and OpenSSL looks CAs up in the directory when a connection needs one: the same
-  trust, without the parse. The variable is removed again before any kernel or terminal
-  starts.
+  the bundle (Debian's ``update-ca-certificates`` keeps both), contexts made during start-up
+  load only the directory, where OpenSSL looks a CA up when a connection needs it: the same
+  trust, without the parse. This replaces ``ssl.SSLContext.set_default_verify_paths`` for
+  the start-up only; environment variables such as ``SSL_CERT_FILE``, which other libraries
+  read themselves (httpx), are left alone.
 
 ``begin()`` runs before the server's imports (:func:`hpchub.spawners.fast_start.run_server`);
 ``end()`` runs from this module's server extension when jupyter_server starts its extensions,
@@ -31,9 +32,9 @@ from pathlib import Path
 
 HASHED_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")  # OpenSSL's c_rehash / `openssl rehash`
 PEM = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
-CA_FILE_ENV = "SSL_CERT_FILE"
 SETTLE_AFTER_S = 60  # by then the user's JupyterLab has loaded
-_started: dict[str, str] = {}  # what begin() changed, for end()
+# What begin() replaces (None: ssl.SSLContext inherits it from the C base class).
+_OWN_DEFAULT_PATHS = vars(ssl.SSLContext).get("set_default_verify_paths")
 
 
 def certificates(data: bytes) -> set[bytes]:
@@ -41,14 +42,17 @@ def certificates(data: bytes) -> set[bytes]:
     return {b"".join(pem.split()) for pem in PEM.findall(data)}
 
 
-def ca_lookup_env() -> dict[str, str]:
-    """The environment that skips the CA bundle, or ``{}`` unless every certificate of the
-    bundle is also in the hashed directory (e.g. RHEL keeps only a bundle)."""
-    if CA_FILE_ENV in os.environ:  # the site chose a bundle: keep it
-        return {}
+def ca_directory() -> str | None:
+    """OpenSSL's hashed CA directory, if every certificate of the system bundle is in it.
+
+    None where a site names its own bundle (``SSL_CERT_FILE``), or where the directory lacks
+    CAs of the bundle (RHEL keeps only a bundle there).
+    """
+    if os.environ.get("SSL_CERT_FILE"):
+        return None
     paths = ssl.get_default_verify_paths()
     if not paths.cafile or not paths.capath:
-        return {}
+        return None
     try:
         in_bundle = certificates(Path(paths.cafile).read_bytes())
         in_directory: set[bytes] = set()
@@ -56,27 +60,39 @@ def ca_lookup_env() -> dict[str, str]:
             if HASHED_NAME.fullmatch(name):
                 in_directory |= certificates(Path(paths.capath, name).read_bytes())
     except OSError:
-        return {}
-    if not in_bundle or not in_bundle <= in_directory:
-        return {}
-    return {CA_FILE_ENV: os.devnull}  # no bundle: certificates come from the directory
+        return None
+    return paths.capath if in_bundle and in_bundle <= in_directory else None
+
+
+def _directory_only(directory: str):  # noqa: ANN202 - an SSLContext method
+    def set_default_verify_paths(context: ssl.SSLContext) -> None:
+        context.load_verify_locations(capath=directory)
+
+    set_default_verify_paths.hpchub_directory = directory
+    return set_default_verify_paths
+
+
+def skipping_bundle() -> bool:
+    """True between :func:`begin` and :func:`end` when the CA bundle is not parsed."""
+    return hasattr(ssl.SSLContext.set_default_verify_paths, "hpchub_directory")
 
 
 def begin() -> None:
     """Before the server's imports."""
     gc.disable()
-    _started.clear()
-    _started.update(ca_lookup_env())
-    os.environ.update(_started)
+    directory = ca_directory()
+    if directory:
+        ssl.SSLContext.set_default_verify_paths = _directory_only(directory)
 
 
 def end() -> None:
-    """The server serves: its environment as it was, collection back on."""
-    if _started:
+    """The server serves: OpenSSL's default paths as they were, collection back on."""
+    if skipping_bundle():
         _prime_tornado()
-    for variable in _started:
-        os.environ.pop(variable, None)
-    _started.clear()
+        if _OWN_DEFAULT_PATHS is None:
+            del ssl.SSLContext.set_default_verify_paths
+        else:
+            ssl.SSLContext.set_default_verify_paths = _OWN_DEFAULT_PATHS
     if not gc.isenabled():
         # Start-up's ~240,000 objects were never scanned: set them aside rather than have the
         # first collections after re-enabling scan them all during the first requests.
@@ -112,7 +128,7 @@ def _load_jupyter_server_extension(serverapp) -> None:  # noqa: ANN001 - a Serve
 
 async def _start_jupyter_server_extension(serverapp) -> None:  # noqa: ANN001
     """Runs once the event loop turns after ``ServerApp.start``: the port is bound, serving."""
-    bundle = "skipped" if _started else "parsed"
+    bundle = "skipped" if skipping_bundle() else "parsed"
     end()
     serverapp.io_loop.call_later(SETTLE_AFTER_S, settle)
     started = os.environ.get("HPCHUB_JOB_STARTED")

@@ -43,10 +43,11 @@ def bundle_and_dir(root, in_bundle: int, hashed: int) -> tuple[str, str]:
 
 def test_bundle_is_skipped_only_when_the_directory_holds_every_ca(tmp_path, monkeypatch):
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    fake_paths(monkeypatch, *bundle_and_dir(tmp_path / "debian", 3, 3))
-    assert start_up.ca_lookup_env() == {"SSL_CERT_FILE": os.devnull}
+    bundle, directory = bundle_and_dir(tmp_path / "debian", 3, 3)
+    fake_paths(monkeypatch, bundle, directory)
+    assert start_up.ca_directory() == directory
     fake_paths(monkeypatch, *bundle_and_dir(tmp_path / "partial", 3, 2))
-    assert start_up.ca_lookup_env() == {}  # a CA only in the bundle: it must stay
+    assert start_up.ca_directory() is None  # a CA only in the bundle: it must stay
 
 
 def test_same_count_is_not_enough_the_same_certificates_are_needed(tmp_path, monkeypatch):
@@ -55,19 +56,32 @@ def test_same_count_is_not_enough_the_same_certificates_are_needed(tmp_path, mon
     Path(directory, "00000000.1").write_text(pem(0))  # a duplicate link...
     Path(directory, "00000001.0").write_text(pem(7))  # ...and a different CA in its place
     fake_paths(monkeypatch, bundle, directory)
-    assert start_up.ca_lookup_env() == {}
+    assert start_up.ca_directory() is None
 
 
 def test_a_site_bundle_or_missing_paths_are_left_alone(tmp_path, monkeypatch):
     fake_paths(monkeypatch, *bundle_and_dir(tmp_path, 1, 1))
     monkeypatch.setenv("SSL_CERT_FILE", "/site/bundle.pem")
-    assert start_up.ca_lookup_env() == {}
+    assert start_up.ca_directory() is None
     monkeypatch.delenv("SSL_CERT_FILE")
     fake_paths(monkeypatch, None, str(tmp_path))
-    assert start_up.ca_lookup_env() == {}
+    assert start_up.ca_directory() is None
 
 
-def test_directory_lookup_verifies_like_the_bundle(tmp_path, ca):  # noqa: F811
+VERIFY = """
+import json, socket, ssl, sys
+from hpchub.spawners import start_up
+start_up.ca_directory = lambda: sys.argv[2]
+start_up.begin()
+ctx = ssl.create_default_context()  # what aiohttp and JupyterHub do during start-up
+t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))),
+                    server_hostname="node7")
+t.send(b"x")
+print(json.dumps({"skipping": start_up.skipping_bundle(), "looked_up": len(ctx.get_ca_certs())}))
+"""
+
+
+def test_contexts_made_during_start_up_verify_through_the_directory(tmp_path, ca):  # noqa: F811
     """The premise: with the bundle skipped, OpenSSL still finds the CA in a hashed directory."""
     ca_key, ca_cert = ca
     directory = tmp_path / "certs"
@@ -85,26 +99,26 @@ def test_directory_lookup_verifies_like_the_bundle(tmp_path, ca):  # noqa: F811
             tls.recv(1)
 
     threading.Thread(target=serve, daemon=True).start()
-    code = ("import socket, ssl, sys; ctx = ssl.create_default_context(); "
-            "s = socket.create_connection(('127.0.0.1', int(sys.argv[1]))); "
-            "t = ctx.wrap_socket(s, server_hostname='node7'); t.send(b'x'); "
-            "print(len(ctx.get_ca_certs()))")
-    env = {**os.environ, "SSL_CERT_FILE": os.devnull, "SSL_CERT_DIR": str(directory)}
-    done = subprocess.run([sys.executable, "-c", code, str(listener.getsockname()[1])],
-                          env=env, capture_output=True, text=True, timeout=30)
+    done = subprocess.run([sys.executable, "-c", VERIFY, str(listener.getsockname()[1]),
+                           str(directory)], capture_output=True, text=True, timeout=30)
     listener.close()
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "1"  # the CA was looked up, not loaded in advance
+    # The system bundle was not loaded; the test CA was looked up in the directory.
+    assert json.loads(done.stdout) == {"skipping": True, "looked_up": 1}
 
 
 WINDOW = """
-import gc, json, os, sys
+import gc, json, os, ssl
 from hpchub.spawners import start_up
-start_up.ca_lookup_env = lambda: {"SSL_CERT_FILE": os.devnull}
+start_up.ca_directory = lambda: ssl.get_default_verify_paths().capath
 start_up.begin()
-during = {"gc": gc.isenabled(), "env": os.environ.get("SSL_CERT_FILE")}
+during = {"gc": gc.isenabled(), "skipping": start_up.skipping_bundle(),
+          "cas": ssl.create_default_context().cert_store_stats()["x509_ca"],
+          "env": os.environ.get("SSL_CERT_FILE")}
 start_up.end()
-after = {"gc": gc.isenabled(), "env": os.environ.get("SSL_CERT_FILE"), "frozen": gc.get_freeze_count() > 0}
+after = {"gc": gc.isenabled(), "skipping": start_up.skipping_bundle(),
+         "frozen": gc.get_freeze_count() > 0, "env": os.environ.get("SSL_CERT_FILE"),
+         "cas": ssl.create_default_context().cert_store_stats()["x509_ca"] > 0}
 start_up.settle()
 settled = {"frozen": gc.get_freeze_count()}
 print(json.dumps([during, after, settled]))
@@ -117,6 +131,8 @@ def test_the_window_is_closed_once_serving():
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     during, after, settled = json.loads(done.stdout)
-    assert during == {"gc": False, "env": os.devnull}
-    assert after == {"gc": True, "env": None, "frozen": True}
+    # Nothing parsed in advance, and no variable that other libraries (httpx) read is set.
+    assert during == {"gc": False, "skipping": True, "cas": 0, "env": None}
+    # After: the bundle is loaded again as usual, no variable was ever set.
+    assert after == {"gc": True, "skipping": False, "frozen": True, "env": None, "cas": True}
     assert settled == {"frozen": 0}  # start-up's garbage can be collected after all
