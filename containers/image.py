@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import docker
 from docker.errors import APIError, NotFound
+from hpchub.spawners.start_up import PEM
 
 from .engine import TestbedError
 
@@ -79,10 +79,8 @@ def split_ca_bundle(bundle: Path, out: Path) -> None:
     local CAs: each then gets OpenSSL's hash link too, so a lookup in ``/etc/ssl/certs``
     trusts the same CAs as the bundle (which :mod:`hpchub.spawners.start_up` relies on)."""
     out.mkdir()
-    pems = re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----",
-                      bundle.read_text(), re.S)
-    for i, pem in enumerate(dict.fromkeys(pems)):
-        (out / f"host-ca-{i:03d}.crt").write_text(pem + "\n")
+    for i, pem in enumerate(dict.fromkeys(PEM.findall(bundle.read_bytes()))):
+        (out / f"host-ca-{i:03d}.crt").write_bytes(pem + b"\n")
 
 
 def build_wheel(out: Path) -> None:
