@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def configure(c, site_path: str, state_dir: str) -> Site:  # noqa: ANN001 - trai
     # Servers outlive the hub: a restarted hub re-attaches to them (spawner state).
     c.JupyterHub.cleanup_servers = False
     c.JupyterHub.allow_named_servers = True
-    c.JupyterHub.authenticate_prometheus = False
+    c.JupyterHub.named_server_limit_per_user = site.hub.max_named_servers_per_user
     if site.hub.internal_ssl:
         # Hub, proxy and servers authenticate each other with certificates from CAs kept in
         # the state directory; servers get theirs from hpchub.spawners.certs.
@@ -67,12 +68,28 @@ def configure(c, site_path: str, state_dir: str) -> Site:  # noqa: ANN001 - trai
                     "--interval", str(site.hub.orphan_check_interval_s),
                     "--min-age", str(site.hub.orphan_min_age_s)],
     }]
+    # /hub/metrics needs a token with read:metrics: Prometheus scrapes with this service's.
+    c.JupyterHub.services.append({"name": "prometheus", "api_token": metrics_token(state)})
     c.JupyterHub.load_roles = [{
         "name": "hpchub-reconciler",
         "scopes": ["list:users", "read:users", "read:servers", "admin:server_state"],
         "services": ["hpchub-reconciler"],
+    }, {
+        "name": "metrics-reader",
+        "scopes": ["read:metrics"],
+        "services": ["prometheus"],
     }]
     return site
+
+
+def metrics_token(state: Path) -> str:
+    """The scrape token in ``<state>/prometheus-token`` (made once, readable by the hub only)."""
+    path = state / "prometheus-token"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+    return path.read_text().strip()
 
 
 def run_hub(site_path: str, state_dir: str) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from hpchub.site_configs import Site
 from hpchub.site_configs.hostlist import expand_hostlist
 from hpchub.site_configs.schema import walltime_minutes
 from hpchub.spawners.options import SLURM_NAME
-from hpchub.spawners.slurm_cli import parse_associations
+from hpchub.spawners.slurm_cli import parse_associations, server_label
 
 
 class JobRequestError(ValueError):
@@ -122,4 +121,4 @@ def notebook_job_name(server_name: str | None = None) -> str:
     when the server stops."""
     if server_name is None:
         server_name = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
-    return "hpchub-nb-" + re.sub(r"[^A-Za-z0-9_.-]", "_", server_name)[:40]
+    return "hpchub-nb-" + server_label(server_name)

@@ -60,7 +60,7 @@ def run_validation(site: Site, args: argparse.Namespace, loaded: LoadedSpec, reg
 
 def prune_staging(base: Path, days: float = 7) -> None:
     """Validation outputs are kept for inspection, for a week."""
-    if base.is_dir():
+    if base.is_dir() and not base.is_symlink():  # never follow a planted link elsewhere
         for old in base.iterdir():
             if time.time() - old.stat().st_mtime > days * 86400:
                 shutil.rmtree(old, ignore_errors=True)
@@ -146,21 +146,35 @@ def cmd_history(site: Site, args: argparse.Namespace) -> int:
 
 
 def cmd_setup(site: Site, args: argparse.Namespace) -> int:
-    """Center admin, as root: the kernel root and one directory per collaboration."""
+    """Center admin, as root: the kernel root and one directory per collaboration, owned by the
+    collaboration's own account (its maintainers) and readable by its group only."""
+    missing = []
+    for collab in site.collaborations:
+        try:
+            pwd.getpwnam(collab.name)
+            grp.getgrnam(collab.name)
+        except KeyError:
+            missing.append(collab.name)
+    if missing:
+        # Without its own account a collaboration's tree would have to be group-writable: every
+        # member could publish, swap `current` or plant symlinks. Refuse instead.
+        raise ReleaseError(
+            f"no Unix account or group named after collaboration(s) {', '.join(missing)}: "
+            "create an account and a group of that name (the kernel maintainers log in as the account), "
+            "then run `hpchub kernels setup` again. Nothing was changed.")
     root = Path(site.kernel_root)
     os.umask(0o022)  # the path down to the kernel root is for everyone to traverse
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
     for collab in site.collaborations:
         path = root / collab.name
+        if path.is_symlink():
+            raise ReleaseError(f"{path} is a symbolic link: remove it and run setup again")
         path.mkdir(exist_ok=True)
-        try:
-            owner = pwd.getpwnam(collab.name).pw_uid
-        except KeyError:
-            owner = 0
-        os.chown(path, owner, grp.getgrnam(collab.name).gr_gid)
-        path.chmod(0o2750 if owner else 0o2770)
-        print(f"{path}: owner {pwd.getpwuid(owner).pw_name}, group {collab.name}")
+        os.chown(path, pwd.getpwnam(collab.name).pw_uid, grp.getgrnam(collab.name).gr_gid,
+                 follow_symlinks=False)
+        path.chmod(0o2750)
+        print(f"{path}: owner {collab.name}, group {collab.name}, mode 2750")
     return 0
 
 

@@ -170,6 +170,12 @@ class Hub(Strict):
     orphan_check_interval_s: int = Field(default=60, ge=5, description="0 would be too eager")
     orphan_min_age_s: int = Field(
         default=300, ge=10, description="a server job no hub server holds for this long is cancelled")
+    max_named_servers_per_user: int = Field(
+        default=10, ge=1, description="named servers a user may keep (running or not)")
+    max_pending_spawns_per_user: int = Field(
+        default=2, ge=1,
+        description="servers of one user that may be starting at once; more get HTTP 429, so "
+                    "no user can fill the hub-wide limit of concurrent spawns")
     internal_ssl: bool = Field(
         default=False,
         description="mutual TLS between hub, proxy and servers; each server's certificate names "

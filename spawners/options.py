@@ -129,7 +129,10 @@ def parse_request(site: Site, raw: dict, choices: UserChoices) -> SpawnRequest:
     """Validate untrusted ``raw`` options into a :class:`SpawnRequest`."""
     unknown = sorted(set(raw) - KNOWN_KEYS)
     if unknown:
-        raise OptionsError(f"Unknown option(s): {', '.join(k[:30] for k in unknown)}")
+        shown = ", ".join(repr(str(k)[:30]) for k in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise OptionsError(f"Unknown option(s): {shown}{more}. "
+                           f"Known options: {', '.join(sorted(KNOWN_KEYS))}")
     profiles = {p.name: p for p in visible_profiles(site, choices.groups)}
     name = _single(raw, "profile") or next(iter(profiles), None)
     if name not in profiles:

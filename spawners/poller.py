@@ -76,7 +76,10 @@ class SlurmPoller:
 
     async def _loop(self) -> None:
         while True:
-            await self.refresh()
+            try:
+                await self.refresh()
+            except Exception:  # noqa: BLE001 - one bad round must never end polling for all
+                log.exception("squeue round failed; polling goes on")
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.delay())

@@ -138,8 +138,19 @@ class ProfilesSpawner(wrapspawner.ProfilesSpawner):
         except OptionsError as exc:
             raise web.HTTPError(400, str(exc)) from None
 
+    def check_pending_limit(self) -> None:
+        """Refuse (429) a spawn beyond the user's limit of servers starting at once."""
+        limit = self.site.hub.max_pending_spawns_per_user
+        starting = [name or "default" for name, s in self.user.spawners.items()
+                    if s is not self and s.pending == "spawn"]
+        if len(starting) >= limit:
+            raise web.HTTPError(429, f"You already have {len(starting)} server(s) starting "
+                                f"({', '.join(sorted(starting)[:5])}); at most {limit} may start "
+                                "at once. Wait for one to start, or stop one, then try again.")
+
     async def _apply(self, spawner, user_options: dict) -> None:
         """JupyterHub's ``apply_user_options`` hook: every spawn (form or API) passes here."""
+        self.check_pending_limit()
         request = await self.validated(dict(user_options or {}))
         self.user_options = request.as_options()
         self._request_fields = request.fields()

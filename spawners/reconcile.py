@@ -1,10 +1,12 @@
 """Cancel server jobs the hub no longer knows (a JupyterHub-managed service).
 
-A server job is an ``hpchub-spawner`` job whose comment is ``hpchub:<user>/<server>``. It is
-an orphan when, for longer than ``--min-age`` seconds, no server of the hub (running or
-starting) holds its job id: e.g. the hub's database was restored from an older copy, or a
-spawn's bookkeeping was lost in a crash. Orphans are cancelled as their user, through the
-hub's sudoers rule, and logged. Slurm errors skip a round; they never cancel anything.
+A job is a server job of user U only when Slurm says all three: its name is
+``hpchub-spawner``, its owner is U, and its whole comment is ``hpchub:U/<server>``. It is an
+orphan when, for longer than ``--min-age`` seconds, no server of the hub (running or starting)
+holds its job id: e.g. the hub's database was restored from an older copy. A round acts only on
+a complete view of the hub (every page of active users, the same total throughout) and asks
+the hub once more about each candidate's owner before cancelling; Slurm or hub errors skip the
+round. Orphans are cancelled as their user, through the hub's sudoers rule, and logged.
 
     python -m hpchub.spawners.reconcile --interval 60 --min-age 300
 """
@@ -15,41 +17,55 @@ import argparse
 import json
 import logging
 import os
+import re
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 
 from .certs import hub_client_context
 from .runner import as_user
-from .slurm_cli import JOB_NAME
+from .slurm_cli import JOB_NAME, SQUEUE_FIELDS
 
 log = logging.getLogger("hpchub.reconcile")
+# Job id, owner and submit time: fields Slurm sets. The comment is read per candidate job.
 SQUEUE = ["squeue", "-h", "-n", JOB_NAME, "-t", "PENDING,RUNNING,CONFIGURING,SUSPENDED",
-          "-o", "%i|%u|%k|%V"]
+          "-o", "%i|%u|%V"]
+_ID, _USER = SQUEUE_FIELDS[0], SQUEUE_FIELDS[7]
+_SUBMITTED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
+PAGINATION = "application/jupyterhub-pagination+json"
+
+
+class IncompleteView(RuntimeError):
+    """The hub's list of servers could not be read whole and consistent: act on nothing."""
 
 
 @dataclass(frozen=True)
 class ServerJob:
     job_id: str
     user: str
-    comment: str
     submitted: float  # epoch seconds
 
 
 def parse_jobs(text: str) -> list[ServerJob]:
+    """``SQUEUE`` output; lines that are not exactly what Slurm writes are skipped."""
     jobs = []
     for line in text.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) != 4 or not parts[0].isdigit() or not parts[2].startswith("hpchub:"):
+        parts = line.split("|")
+        if (len(parts) != 3 or not _ID.fullmatch(parts[0]) or not _USER.fullmatch(parts[1])
+                or not _SUBMITTED.fullmatch(parts[2])):
+            if line.strip():
+                log.warning("skipped a malformed squeue line")
             continue
-        try:
-            submitted = datetime.fromisoformat(parts[3]).timestamp()
-        except ValueError:
-            continue
-        jobs.append(ServerJob(parts[0], parts[1], parts[2], submitted))
+        jobs.append(ServerJob(parts[0], parts[1], datetime.fromisoformat(parts[2]).timestamp()))
     return jobs
+
+
+def is_server_comment(output: str, user: str) -> bool:
+    """True when ``squeue -o %k`` of one job printed exactly ``hpchub:<user>/<server>``."""
+    return re.fullmatch(rf"hpchub:{re.escape(user)}/[A-Za-z0-9._-]{{1,64}}\n?", output) is not None
 
 
 def job_ids_in(state: object) -> set[str]:
@@ -78,33 +94,80 @@ def orphans(jobs: list[ServerJob], known: set[str], now: float, min_age: float) 
     return [j for j in jobs if j.job_id not in known and now - j.submitted >= min_age]
 
 
-def hub_users() -> list[dict]:
-    url = os.environ["JUPYTERHUB_API_URL"].rstrip("/") + "/users?state=active"
+def hub_get(path: str, accept: str = "application/json") -> object:
     request = urllib.request.Request(
-        url, headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}"})
+        os.environ["JUPYTERHUB_API_URL"].rstrip("/") + path,
+        headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}", "Accept": accept})
     context = hub_client_context(os.environ)  # internal SSL: the service's certificate
     with urllib.request.urlopen(request, timeout=30, context=context) as resp:  # noqa: S310
         return json.load(resp)
 
 
-def reconcile_once(min_age: float) -> list[ServerJob]:
+def active_users(page_size: int = 200) -> list[dict]:
+    """Every active user, page by page; :class:`IncompleteView` unless the pages add up."""
+    users: list[dict] = []
+    offset, total = 0, None
+    while True:
+        page = hub_get(f"/users?state=active&offset={offset}&limit={page_size}", PAGINATION)
+        if not isinstance(page, dict) or "_pagination" not in page:
+            raise IncompleteView("the hub's user list is not paginated")
+        info = page["_pagination"]
+        if total is None:
+            total = info["total"]
+        elif info["total"] != total:
+            raise IncompleteView(f"active users changed while paging ({total} -> {info['total']})")
+        users += page["items"]
+        if not info.get("next") or not page["items"]:
+            break
+        offset = info["next"]["offset"]
+    names = [u["name"] for u in users]
+    if len(users) != total or len(set(names)) != len(names):
+        raise IncompleteView(f"read {len(users)} users ({len(set(names))} distinct) of {total}")
+    return users
+
+
+def still_orphan(job: ServerJob) -> bool:
+    """Ask the hub about the job's owner alone: does any server of theirs hold the job?"""
+    model = hub_get(f"/users/{urllib.parse.quote(job.user, safe='')}")
+    return job.job_id not in known_job_ids([model]) if isinstance(model, dict) else False
+
+
+def server_job_of_owner(job: ServerJob) -> bool:
+    out = subprocess.run(["squeue", "-h", "-j", job.job_id, "-o", "%k"], capture_output=True,
+                         text=True, timeout=60)
+    return out.returncode == 0 and is_server_comment(out.stdout, job.user)
+
+
+def reconcile_once(min_age: float, page_size: int = 200) -> list[ServerJob]:
     """One round; returns the jobs it cancelled."""
     # Hub first, Slurm second: a job submitted in between is young, hence spared by min_age.
-    known = known_job_ids(hub_users())
+    try:
+        known = known_job_ids(active_users(page_size))
+    except IncompleteView as exc:
+        log.warning("skipping this round: %s", exc)
+        return []
     out = subprocess.run(SQUEUE, capture_output=True, text=True, timeout=60)
     if out.returncode:
         log.warning("squeue failed, skipping this round: %s", out.stderr.strip()[:300])
         return []
     cancelled = []
     for job in orphans(parse_jobs(out.stdout), known, time.time(), min_age):
-        log.warning("cancelling orphan server job %s of %s (%s): no hub server holds it",
-                    job.job_id, job.user, job.comment)
+        if not server_job_of_owner(job):
+            log.info("job %s of %s is named %s but is no server job; left alone", job.job_id,
+                     job.user, JOB_NAME)
+            continue
+        if not still_orphan(job):
+            continue
+        log.warning("cancelling orphan server job %s of %s: no hub server holds it",
+                    job.job_id, job.user)
         result = subprocess.run(as_user(job.user, ["scancel", job.job_id]), capture_output=True,
                                 text=True, timeout=60)
         if result.returncode == 0:
             cancelled.append(job)
         else:
             log.error("scancel %s failed: %s", job.job_id, result.stderr.strip()[:300])
+    log.info("round done: %d server job(s) held by the hub, %d orphan(s) cancelled",
+             len(known), len(cancelled))
     return cancelled
 
 
@@ -112,13 +175,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m hpchub.spawners.reconcile")
     ap.add_argument("--interval", type=float, default=60)
     ap.add_argument("--min-age", type=float, default=300)
+    ap.add_argument("--page-size", type=int, default=200, help="users per hub API request")
+    ap.add_argument("--once", action="store_true", help="one round, then exit")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s reconcile] %(message)s")
     while True:
         try:
-            reconcile_once(args.min_age)
+            reconcile_once(args.min_age, args.page_size)
         except Exception:  # noqa: BLE001 - keep watching; the next round may work
             log.exception("reconcile round failed")
+        if args.once:
+            return
         time.sleep(args.interval)
 
 

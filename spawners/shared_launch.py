@@ -16,8 +16,6 @@ import subprocess
 import sys
 import time
 
-from hpchub.kernels.visible import add_kernel_paths
-
 from .singleuser import add_jupyter_settings, free_port, listen_url
 
 
@@ -36,7 +34,6 @@ def start(spec: dict) -> dict:
     env["JUPYTERHUB_SERVICE_URL"] = listen_url(env.get("JUPYTERHUB_SERVICE_URL", ""), port)
     env.update(HOME=os.path.expanduser("~"), USER=os.environ.get("USER", ""),
                PATH=os.environ.get("PATH", "/usr/bin:/bin"), HPCHUB_SHARED_SERVER="1")
-    add_kernel_paths(env)
     add_jupyter_settings(env)
     cpus = sorted(os.sched_getaffinity(0))[: max(1, int(spec["cpus"]))]
     memory = int(spec["memory_mb"]) * 1024 * 1024

@@ -3,6 +3,11 @@
 The hub runs ``ssh NODE hpchub-shared-launch`` as the user (host-based SSH authentication,
 through the hub's sudoers rule). The least-loaded node of the pool is chosen; CPU and memory
 limits per user come from the site config.
+
+ssh runs on the hub host as the user, so it must read nothing the user controls: ``-F
+/dev/null`` skips ``~/.ssh/config`` (whose ``Match exec``, ``ProxyCommand`` or
+``LocalCommand`` would run the user's code on the hub host), and the options that matter are
+given on the command line (no user known-hosts file, no identity files, no agent).
 """
 
 from __future__ import annotations
@@ -12,12 +17,17 @@ from collections import Counter
 
 from hpchub.site_configs import load_site
 from jupyterhub.spawner import Spawner
-from traitlets import Integer, Unicode
+from traitlets import Integer, List, Unicode
 
 from . import certs
 from .runner import CommandTimeout, as_user, cancel_notebook_jobs, run
 
-SSH = ["/usr/bin/ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+# Always set, whatever the site adds: nothing from the user's home directory is read.
+SSH_FIXED = ("BatchMode=yes", "ConnectTimeout=10", "UserKnownHostsFile=/dev/null",
+             "StrictHostKeyChecking=yes", "IdentitiesOnly=yes", "IdentityFile=/dev/null",
+             "IdentityAgent=none", "ProxyCommand=none", "ProxyJump=none",
+             "PermitLocalCommand=no", "ControlMaster=no", "ControlPath=none",
+             "ForwardAgent=no", "ForwardX11=no", "ClearAllForwardings=yes", "LogLevel=ERROR")
 # Servers per shared node started by this hub, for least-loaded placement.
 _LOAD: Counter[str] = Counter()
 
@@ -27,6 +37,15 @@ class SharedNodeSpawner(Spawner):
     node = Unicode("")
     pid = Integer(0)
     start_timeout = Integer(60).tag(config=True)
+    ssh_options = List(
+        Unicode(),
+        default_value=["HostbasedAuthentication=yes", "EnableSSHKeysign=yes",
+                       "PreferredAuthentications=hostbased",
+                       "GlobalKnownHostsFile=/etc/ssh/ssh_known_hosts"],
+        help="""ssh ``-o`` options for reaching shared nodes as the user (how the hub
+        authenticates). No ssh configuration file is read (``-F /dev/null``); options that keep
+        the user's ``~/.ssh`` out (no ProxyCommand, identity files, agent...) are always added.""",
+    ).tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -39,9 +58,13 @@ class SharedNodeSpawner(Spawner):
         pool = [n.name for n in self.site.shared_nodes]
         return min(pool, key=lambda name: (_LOAD[name], pool.index(name)))
 
+    def ssh_argv(self, *argv: str) -> list[str]:
+        options = [arg for option in (*self.ssh_options, *SSH_FIXED) for arg in ("-o", option)]
+        return ["/usr/bin/ssh", "-F", "/dev/null", *options, self.node, "--", *argv]
+
     async def ssh(self, *argv: str, stdin: str | None = None, timeout: float = 30):
-        return await run(as_user(self.user.name, [*SSH, self.node, "--", *argv]),
-                         stdin=stdin, timeout=timeout)
+        return await run(as_user(self.user.name, self.ssh_argv(*argv)), stdin=stdin,
+                         timeout=timeout)
 
     def get_state(self) -> dict:
         state = super().get_state()

@@ -16,8 +16,6 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
-from hpchub.kernels.visible import add_kernel_paths
-
 from . import certs
 from .fast_start import run_server
 
@@ -87,7 +85,6 @@ def main() -> None:
     if len(sys.argv) < 2:
         sys.exit("usage: hpchub-singleuser jupyterhub-singleuser [ARGS...]")
     certs.write_from_env(os.environ)
-    add_kernel_paths(os.environ)
     add_jupyter_settings(os.environ)
     os.environ["HPCHUB_JOB_STARTED"] = str(time.time())  # the job started just now
     port = free_port()

@@ -31,6 +31,7 @@ from .options import SpawnRequest
 from .poller import poller
 from .runner import CommandTimeout, as_user, cancel_notebook_jobs, run
 from .slurm_cli import (
+    JobInfo,
     ended_by_time_limit,
     explain_end,
     explain_reason,
@@ -39,6 +40,7 @@ from .slurm_cli import (
     pending_message,
     render_script,
     sbatch_argv,
+    server_comment,
 )
 
 # Why servers stopped, by (user, server name): shown on the next visit to the spawn form.
@@ -88,6 +90,15 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
     def request(self) -> SpawnRequest:
         return SpawnRequest(**self.hpchub_request)
 
+    def _own(self, jobs: dict[str, JobInfo], job_id: str | None = None) -> JobInfo | None:
+        """This server's job in a snapshot, only if Slurm says it belongs to this user."""
+        job = jobs.get(job_id or self.job_id)
+        if job is not None and job.user != self.user.name:
+            self.log.error("Job %s is %s's in squeue, not %s's: ignored", job.job_id, job.user,
+                           self.user.name)
+            return None
+        return job
+
     def say(self, message: str) -> None:
         if not self.messages or self.messages[-1] != message:
             self.messages.append(message)
@@ -125,7 +136,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             command=self.job_command(), runtime_bin=f"{self.runtime_prefix}/bin",
             grace_s=self.grace(),
         )
-        comment = f"hpchub:{self.user.name}/{self.name or 'default'}"
+        comment = server_comment(self.user.name, self.name)
         argv = as_user(self.user.name, sbatch_argv(req, home, comment, self.grace()))
         try:
             result = await run(argv, stdin=script, timeout=60)
@@ -180,7 +191,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         while True:
             snap = await poller().newer_than(seen, timeout=30)
             seen = snap.started
-            job = snap.jobs.get(self.job_id)
+            job = self._own(snap.jobs)
             if job is None:
                 # Only a squeue that began after sbatch returned must list the job (under a
                 # burst of spawns, one that began during our sbatch does not: not "vanished").
@@ -215,7 +226,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             if checker in done:
                 snap = checker.result()
                 seen = snap.started
-                job = snap.jobs.get(self.job_id)
+                job = self._own(snap.jobs)
                 if job is not None and job.ended:
                     self.job_id = ""
                     raise SpawnFailed(f"JupyterLab did not start: {explain_end(job.state)} "
@@ -234,7 +245,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
                 return
             except (TimeoutError, OSError):
                 await asyncio.sleep(0.1)
-            job = poller().last_good.jobs.get(self.job_id)
+            job = self._own(poller().last_good.jobs)
             if job is not None and job.ended and poller().last_good.started > submitted:
                 raise SpawnFailed(f"JupyterLab exited while starting: {explain_end(job.state)}.")
 
@@ -264,7 +275,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             snap = await poller().newer_than(self._known_since)
         if not snap.ok or snap.started <= self._known_since:
             return None  # Slurm not answering: never a reason to call the server stopped
-        job = snap.jobs.get(self.job_id)
+        job = self._own(snap.jobs)
         if job is not None and job.pending and self.port:
             job = dataclasses.replace(job, state="REQUEUED")  # its server is gone
         if job is None or job.ended or job.state == "REQUEUED":
@@ -309,7 +320,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             while time.monotonic() < deadline:
                 snap = await poller().newer_than(moment, timeout=10)
                 moment = snap.started
-                job = snap.jobs.get(job_id)
+                job = self._own(snap.jobs, job_id)
                 if snap.ok and (job is None or job.ended):
                     return
         finally:

@@ -5,6 +5,7 @@ No I/O here; every function is unit-tested on canned text.
 
 from __future__ import annotations
 
+import logging
 import re
 import shlex
 from dataclasses import dataclass
@@ -15,8 +16,25 @@ import jinja2
 
 from .options import SpawnRequest
 
+log = logging.getLogger("hpchub.slurm")
+
 JOB_NAME = "hpchub-spawner"
-SQUEUE_FORMAT = "%i|%T|%r|%N|%S|%P|%Q|%u|%j|%l|%M"
+# Only fields Slurm itself sets: never a job name (%j), comment (%k), command (%o) or work dir
+# (%Z), which users control and which may hold "|" and newlines (a forged record).
+SQUEUE_FORMAT = "%i|%T|%r|%N|%S|%P|%Q|%u|%l|%M"
+# What each field of SQUEUE_FORMAT may look like; a line that does not match is skipped.
+SQUEUE_FIELDS = (
+    re.compile(r"[0-9]{1,12}(?:_[0-9]{1,9}|_\[[0-9,%\-]{1,200}\]|\+[0-9]{1,6})?"),  # job id
+    re.compile(r"[A-Z][A-Z_]{1,30}(?: by [0-9]{1,10})?\+?"),  # state
+    re.compile(r"[A-Za-z0-9_(),.:'\[\]=/ -]{0,200}"),  # reason (an enum of Slurm's)
+    re.compile(r"[A-Za-z0-9\[\],._-]{0,4000}"),  # nodes (hostlist)
+    re.compile(r"(?:[0-9T:-]{19}|N/A|Unknown|NONE)?"),  # start
+    re.compile(r"[A-Za-z0-9_.,-]{1,400}"),  # partition(s)
+    re.compile(r"[0-9]{1,12}"),  # priority
+    re.compile(r"[A-Za-z0-9_.$-]{1,64}"),  # user
+    re.compile(r"[0-9:-]{1,16}|UNLIMITED|INVALID|NOT_SET|N/A|Partition_Limit"),  # time limit
+    re.compile(r"[0-9:-]{1,16}|INVALID|N/A"),  # time used
+)
 PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD",
            "SUSPENDED", "RESIZING"}
 RUNNING = {"RUNNING"}
@@ -62,7 +80,6 @@ class JobInfo:
     partition: str
     priority: int
     user: str
-    name: str
     limit_s: int | None = None  # time limit
     elapsed_s: int | None = None  # time used so far (or in all, once ended)
 
@@ -97,17 +114,30 @@ def duration_s(text: str) -> int | None:
     return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
+def parse_squeue_line(line: str) -> JobInfo | None:
+    """One line of ``SQUEUE_FORMAT``, or None unless every field is what Slurm writes there."""
+    parts = line.split("|")
+    if len(parts) != len(SQUEUE_FIELDS) or not all(
+            pattern.fullmatch(part) for pattern, part in zip(SQUEUE_FIELDS, parts, strict=True)):
+        return None
+    job_id, state, reason, nodes, start, part, prio, user, limit, used = parts
+    state = state.split()[0].rstrip("+")  # "CANCELLED by 2001" -> CANCELLED
+    return JobInfo(job_id, state, reason, nodes, start, part, int(prio), user,
+                   duration_s(limit), duration_s(used))
+
+
 def parse_squeue(text: str) -> dict[str, JobInfo]:
-    jobs = {}
+    """Jobs by id; malformed lines are logged and skipped, never fatal."""
+    jobs: dict[str, JobInfo] = {}
+    skipped = 0
     for line in text.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) != 11 or not parts[0]:
+        job = parse_squeue_line(line)
+        if job is None or job.job_id in jobs:
+            skipped += bool(line.strip())
             continue
-        job_id, state, reason, nodes, start, part, prio, user, name, limit, used = parts
-        state = state.split()[0].rstrip("+")  # "CANCELLED by 2001" -> CANCELLED
-        jobs[job_id] = JobInfo(job_id, state, reason, nodes, start, part,
-                               int(prio) if prio.isdigit() else 0, user, name,
-                               duration_s(limit), duration_s(used))
+        jobs[job.job_id] = job
+    if skipped:
+        log.warning("skipped %d malformed squeue line(s)", skipped)
     return jobs
 
 
@@ -162,6 +192,20 @@ def first_host(nodelist: str) -> str:
     from hpchub.site_configs.hostlist import expand_hostlist
 
     return expand_hostlist(nodelist)[0]
+
+
+def server_label(server_name: str) -> str:
+    """A server's name as Slurm may carry it (job names, comments): no spaces, "|" or newlines.
+
+    >>> server_label(""), server_label("my gpu|x")
+    ('default', 'my_gpu_x')
+    """
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", server_name)[:40] or "default"
+
+
+def server_comment(user: str, server_name: str) -> str:
+    """The comment of a server job; the reconciler cancels only jobs whose whole comment is this."""
+    return f"hpchub:{user}/{server_label(server_name)}"
 
 
 def sbatch_argv(req: SpawnRequest, home: str, comment: str, grace_s: int) -> list[str]:
@@ -219,20 +263,31 @@ def parse_associations(text: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _listed(fields: dict[str, str], key: str) -> set[str]:
+def _allows(fields: dict[str, str], key: str, names: set[str]) -> bool | None:
+    """Whether a reservation's ``Users=``/``Accounts=``/``Groups=`` list admits any of ``names``
+    (None when the list is not set). ``-a,b`` means everyone except a and b."""
     value = fields.get(key, "(null)")
-    return set() if value in ("(null)", "") else set(value.lstrip("-").split(","))
+    if value in ("(null)", ""):
+        return None
+    excluded = value.startswith("-")
+    listed = set(value.lstrip("-").split(","))
+    return bool(names - listed) if excluded else bool(names & listed)
 
 
 def parse_reservations(text: str, user: str, accounts: tuple[str, ...],
                        groups: tuple[str, ...]) -> tuple[str, ...]:
-    """Names of reservations from ``scontrol -o show res`` that ``user`` may use."""
+    """Names of reservations from ``scontrol -o show res`` that ``user`` may use.
+
+    As Slurm decides: every list the reservation sets must admit the user (a job must match
+    both ``Users`` and ``Accounts`` when both are set)."""
     names = []
     for line in text.splitlines():
         fields = dict(re.findall(r"(\w+)=(\S*)", line))
         if "ReservationName" not in fields or fields.get("State") not in ("ACTIVE", "INACTIVE"):
             continue
-        if (user in _listed(fields, "Users") or set(accounts) & _listed(fields, "Accounts")
-                or set(groups) & _listed(fields, "Groups")):
+        checks = [_allows(fields, "Users", {user}), _allows(fields, "Accounts", set(accounts)),
+                  _allows(fields, "Groups", set(groups))]
+        given = [c for c in checks if c is not None]
+        if given and all(given):
             names.append(fields["ReservationName"])
     return tuple(names)

@@ -51,7 +51,7 @@ def test_sbatch_options_are_argv_with_gpu_binding():
 def test_job_name_is_safe_for_any_server_name(monkeypatch):
     assert notebook_job_name("my gpu;server") == "hpchub-nb-my_gpu_server"
     monkeypatch.setenv("JUPYTERHUB_SERVER_NAME", "")
-    assert notebook_job_name() == "hpchub-nb-"
+    assert notebook_job_name() == "hpchub-nb-default"
 
 
 def test_dask_helpers(monkeypatch):

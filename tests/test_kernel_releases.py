@@ -13,7 +13,7 @@ from hpchub.kernels.launcher import launch_script
 from hpchub.kernels.registry import Registry
 from hpchub.kernels.release import ReleaseError, ReleaseSpec, load_spec
 from hpchub.kernels.validate import format_report, preflight
-from hpchub.kernels.visible import add_kernel_paths, collaboration_paths
+from hpchub.kernels.visible import CollaborationKernelSpecManager, collaboration_kernels
 
 GOOD = """\
 collaboration: desi
@@ -197,15 +197,35 @@ def test_concurrent_publishes_do_not_corrupt_the_registry(tmp_path):
     assert set(kernels(registry_at(tmp_path))) == {f"desi-{v}" for v in range(1, 9)} | {"desi-current"}
 
 
-def test_visible_paths_follow_readability(tmp_path):
+def test_visible_kernels_follow_readability(tmp_path):
     reg = registry(tmp_path)
     publish(reg, tmp_path, "1")
-    (tmp_path / "kernels" / "lsst").mkdir()  # no view yet: not listed
-    assert collaboration_paths(tmp_path / "kernels") == [str(reg.current)]
-    env = {"HPCHUB_KERNEL_ROOT": str(tmp_path / "kernels"), "JUPYTER_PATH": "/site/share"}
-    add_kernel_paths(env)
-    assert env["JUPYTER_PATH"] == f"{reg.current}:/site/share"
-    assert collaboration_paths(tmp_path / "missing") == []
+    (tmp_path / "kernels" / "lsst").mkdir()  # no view yet: nothing listed
+    assert collaboration_kernels(tmp_path / "kernels") == {
+        "desi-1": str(reg.current / "kernels" / "desi-1"),
+        "desi-current": str(reg.current / "kernels" / "desi-current")}
+    assert collaboration_kernels(tmp_path / "missing") == {}
+
+
+def test_a_view_yields_only_its_own_collaborations_kernels(tmp_path):
+    """A maintainer who plants another collaboration's kernel names, or anything that is not a
+    kernel, in their view changes nothing for members of both."""
+    root = tmp_path / "kernels"
+    for collab in ("desi", "desi-y1", "lsst"):
+        kernels = root / collab / "current" / "kernels"
+        for name in (f"{collab}-current", "lsst-current", "desi-y1-1", "python3"):
+            (kernels / name).mkdir(parents=True, exist_ok=True)
+            (kernels / name / "kernel.json").write_text(json.dumps(
+                {"argv": ["x"], "display_name": f"{name} from {collab}", "language": "python"}))
+        (root / collab / "current" / "labextensions" / "evil").mkdir(parents=True)
+    found = collaboration_kernels(root)
+    assert found == {"desi-current": str(root / "desi/current/kernels/desi-current"),
+                     "desi-y1-1": str(root / "desi-y1/current/kernels/desi-y1-1"),
+                     "desi-y1-current": str(root / "desi-y1/current/kernels/desi-y1-current"),
+                     "lsst-current": str(root / "lsst/current/kernels/lsst-current")}
+    manager = CollaborationKernelSpecManager(kernel_root=str(root), kernel_dirs=[])
+    assert manager.get_kernel_spec("lsst-current").display_name == "lsst-current from lsst"
+    assert set(manager.find_kernel_specs()) >= set(found)
 
 
 def test_report_table_shows_each_notebook():

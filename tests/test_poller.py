@@ -17,7 +17,7 @@ from hpchub.spawners.poller import SlurmPoller
 SCRIPT = """#!/bin/sh
 echo call >> "{log}"
 if [ -f "{fail}" ]; then echo "slurm_load_jobs error: Unable to contact slurm controller" >&2; exit 1; fi
-echo "7|RUNNING|None|c1|2026-11-24T10:00:00|regular|10|alice|hpchub-spawner|4:00:00|0:10"
+echo "7|RUNNING|None|c1|2026-11-24T10:00:00|regular|10|alice|4:00:00|0:10"
 """
 
 

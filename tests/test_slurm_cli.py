@@ -19,13 +19,13 @@ from hpchub.spawners.slurm_cli import (
 from tornado import web
 
 SQUEUE = """\
-10|RUNNING|None|c1|2026-11-24T10:00:00|regular|100|dave|other|4:00:00|1:02
-11|PENDING|Resources|||gpu|500|bob|hpchub-spawner|4:00:00|0:00
-12|PENDING|Priority||2026-11-24T10:42:00|gpu|300|alice|hpchub-spawner|4:00:00|0:00
-13|PENDING|Resources||N/A|regular|900|carol|x|UNLIMITED|0:00
-14|CANCELLED by 2001|None|c2|2026-11-24T09:00:00|debug|0|alice|hpchub-spawner|30:00|5:00
-15|NODE_FAIL|NodeDown|c3|2026-11-24T09:00:00|debug|0|bob|hpchub-spawner|30:00|1:00
-16|COMPLETED|None|c1|2026-11-24T09:00:00|debug|0|bob|hpchub-spawner|2:00|1:24
+10|RUNNING|None|c1|2026-11-24T10:00:00|regular|100|dave|4:00:00|1:02
+11|PENDING|Resources|||gpu|500|bob|4:00:00|0:00
+12|PENDING|Priority||2026-11-24T10:42:00|gpu|300|alice|4:00:00|0:00
+13|PENDING|Resources||N/A|regular|900|carol|UNLIMITED|0:00
+14|CANCELLED by 2001|None|c2|2026-11-24T09:00:00|debug|0|alice|30:00|5:00
+15|NODE_FAIL|NodeDown|c3|2026-11-24T09:00:00|debug|0|bob|30:00|1:00
+16|COMPLETED|None|c1|2026-11-24T09:00:00|debug|0|bob|2:00|1:24
 bogus line
 """
 
@@ -76,6 +76,15 @@ def test_associations_and_reservations():
     assert parse_reservations(res, "bob", ("lsst",), ()) == ("lsst-only",)
 
 
+def test_reservation_exclusions_are_read_as_slurm_does():
+    res = ("ReservationName=not-alice Users=-alice Accounts=(null) Groups=(null) State=ACTIVE\n"
+           "ReservationName=not-desi Users=(null) Accounts=-desi State=ACTIVE\n"
+           "ReservationName=both Users=bob Accounts=lsst State=ACTIVE\n")
+    assert parse_reservations(res, "alice", ("desi",), ()) == ()
+    assert parse_reservations(res, "bob", ("lsst",), ()) == ("not-alice", "not-desi", "both")
+    assert parse_reservations(res, "carol", ("desi", "lsst"), ()) == ("not-alice", "not-desi")
+
+
 @pytest.mark.parametrize("body", [b'{"port": 8888, "ip": "10.0.0.1"}', b'{"exec_prefix": "x"}',
                                   b'{"port": "8888"}', b'{"port": 80}', b'{"port": true}',
                                   b"not json", b"[8888]"])
@@ -121,10 +130,11 @@ def test_walltime_assets_ship_in_the_package():
 def test_orphans_are_old_server_jobs_no_hub_server_holds():
     from hpchub.spawners.reconcile import job_ids_in, known_job_ids, orphans, parse_jobs
 
-    text = ("11|alice|hpchub:alice/cpu|2026-11-24T10:00:00\n"
-            "12|bob|hpchub:bob/gpu|2026-11-24T10:00:00\n"
-            "13|bob|hpchub:bob/new|2026-11-24T10:09:50\n"
-            "14|dave|my own job|2026-11-24T10:00:00\n")
+    text = ("11|alice|2026-11-24T10:00:00\n"
+            "12|bob|2026-11-24T10:00:00\n"
+            "13|bob|2026-11-24T10:09:50\n"
+            "hpchub:alice/x\n"  # the rest of a comment or name: not a record
+            "14|dave|2026-11-24T10:00:00|extra\n")
     jobs = parse_jobs(text)
     assert [j.job_id for j in jobs] == ["11", "12", "13"]
     users = [{"name": "alice", "servers": {"cpu": {"ready": True, "pending": None,
@@ -135,3 +145,25 @@ def test_orphans_are_old_server_jobs_no_hub_server_holds():
     now = jobs[0].submitted + 600
     assert [j.job_id for j in orphans(jobs, known_job_ids(users), now, min_age=300)] == ["12"]
     assert job_ids_in({"a": [1], "child_state": {"job_id": ""}}) == set()
+
+
+@pytest.mark.parametrize("output, user, expected", [
+    ("hpchub:bob/cpu\n", "bob", True),
+    ("hpchub:bob/default", "bob", True),
+    ("hpchub:bob/cpu\n", "alice", False),  # someone else's label on alice's job
+    ("hpchub:alice/g\n123|bob|hpchub:bob/x\n", "alice", False),  # a comment with a newline
+    ("hpchub:bob/\n", "bob", False),
+    ("(null)\n", "bob", False),
+    ("hpchub:bob/a b\n", "bob", False),
+])
+def test_only_a_whole_server_comment_of_the_owner_proves_a_server_job(output, user, expected):
+    from hpchub.spawners.reconcile import is_server_comment
+
+    assert is_server_comment(output, user) is expected
+
+
+def test_server_comments_and_job_names_carry_no_separator():
+    from hpchub.spawners.slurm_cli import server_comment
+
+    assert server_comment("bob", "x\n9|RUNNING") == "hpchub:bob/x_9_RUNNING"
+    assert server_comment("bob", "") == "hpchub:bob/default"

@@ -118,3 +118,12 @@ def test_sbatch_argv_carries_every_choice():
         assert flag in argv
     gpu = parse_request(SITE, {"profile": "gpu"}, ALICE)
     assert "--gpus-per-node=2" in sbatch_argv(gpu, "/home/alice", "c", 120)
+
+
+def test_unknown_keys_answer_is_bounded():
+    """A 0.7 MB body of unknown keys gets a short answer (and a short log line)."""
+    raw = {f"key{i}\n" + "x" * 60: "1" for i in range(10_000)}
+    with pytest.raises(OptionsError) as err:
+        parse_request(SITE, raw, ALICE)
+    assert len(str(err.value)) < 400
+    assert "and 9995 more" in str(err.value) and "\n" not in str(err.value)

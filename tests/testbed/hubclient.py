@@ -57,8 +57,11 @@ class HubUser:
         assert events and events[-1].get("ready"), f"{name} did not start: {events}"
         return events
 
-    def stop(self, name: str) -> None:
-        self.api.delete(f"{self.base}/hub/api/users/{self.name}/servers/{name}", timeout=60)
+    def stop(self, name: str, remove: bool = True) -> None:
+        """Stop a server and, unless told otherwise, delete the named server (as a tidy client
+        does: the hub limits how many named servers a user keeps)."""
+        self.api.delete(f"{self.base}/hub/api/users/{self.name}/servers/{name}", timeout=60,
+                        json={"remove": remove} if name else None)
         deadline = time.monotonic() + 60
         while self.server(name) and time.monotonic() < deadline:
             time.sleep(0.5)
