@@ -257,3 +257,36 @@ def test_reservation_excluding_a_user_is_not_offered_to_them(testbed):
         assert 'value="no-alice"' not in form(alice)
     finally:
         testbed.exec("slurmctld", "scontrol", "delete", "ReservationName=no-alice")
+
+
+def test_one_user_cannot_take_every_spawn_slot(testbed):
+    """With the debug partition down, alice's spawns wait in the queue: only two are taken,
+    the rest get 429 at once, and bob still starts a server."""
+    alice, bob = HubUser(testbed, "alice"), HubUser(testbed, "bob")
+    names = [f"flood{i}" for i in range(4)]
+    assert testbed.exec("slurmctld", "scontrol", "update", "PartitionName=debug", "State=DOWN").ok
+    try:
+        replies = [alice.spawn(name, {"profile": "debug"}) for name in names]
+        assert [r.status_code for r in replies] == [202, 202, 429, 429], [r.text for r in replies]
+        assert "at most 2 may start at once" in replies[2].text
+        bob.stop("fair")
+        bob.start("fair", {"profile": "shared"})
+        assert bob.run_code("fair", "print(1)").strip() == "1"
+    finally:
+        testbed.exec("slurmctld", "scontrol", "update", "PartitionName=debug", "State=UP")
+        for name in names:
+            alice.stop(name)
+        bob.stop("fair")
+    wait_until(lambda: not hpchub_jobs(testbed, "alice"), 30, "alice's queued jobs were left")
+
+
+def test_named_servers_per_user_are_limited(testbed):
+    dave = HubUser(testbed, "dave")
+    names = [f"many{i}" for i in range(11)]
+    try:
+        replies = [dave.spawn(name, {"profile": "no-such-profile"}) for name in names]
+        assert all(r.status_code == 400 for r in replies)
+        assert "already has the maximum of 10 named servers" in replies[-1].text
+    finally:
+        for name in names:
+            dave.stop(name)

@@ -170,7 +170,9 @@ def test_queue_progress_then_pending_timeout_cancels(testbed):
 
 def test_metrics_are_exposed(testbed, alice):
     ensure_running(alice, "cpu")
-    text = requests.get(f"{testbed.hub_url}/hub/metrics", timeout=30).text
+    token = testbed.exec("hub", "cat", "/srv/hpchub/prometheus-token").output.strip()
+    text = requests.get(f"{testbed.hub_url}/hub/metrics", timeout=30,
+                        headers={"Authorization": f"token {token}"}).text
     assert 'hpchub_spawn_outcomes_total{outcome="started",profile="cpu"}' in text
     assert "hpchub_queue_wait_seconds_bucket" in text
     assert "hpchub_poller_latency_seconds_count" in text
