@@ -155,6 +155,11 @@ def role_login() -> None:
     """The shared interactive node: a Slurm submit host plus sshd for the hub."""
     install_ssh_identity()
     run("hpchub", "kernels", "--site", str(GENERATED / "site.yaml"), "setup")
+    # Every user's shared-node server joins that user's cgroup (hpchub.spawners.confine).
+    confine = Path("/etc/sudoers.d/hpchub-confine")
+    confine.write_text('ALL ALL=(root) NOPASSWD: /opt/hpchub/venv/bin/hpchub-confine ""\n')
+    confine.chmod(0o440)
+    run("visudo", "-cqf", str(confine))
     Path("/etc/ssh/sshd_config.d/hpchub.conf").write_text(
         SSHD_CONFIG + "HostKey /etc/ssh/ssh_host_ed25519_key\n")
     Path("/etc/ssh/shosts.equiv").write_text("hub\n")

@@ -27,7 +27,7 @@ import docker
 from docker.errors import APIError, NotFound
 from hpchub.site_configs import Site, load_site
 
-from . import render
+from . import cgroups, render
 from .engine import TestbedError, client, ensure_base_image
 from .image import IMAGE, SOURCE, build_image
 
@@ -43,6 +43,7 @@ class NodeSpec:
     volumes: tuple[tuple[str, str], ...] = ()
     ports: tuple[tuple[int, int], ...] = ()
     has_secrets: bool = False  # mounts .testbed/<project>/secrets/<node> at /etc/hpchub/secrets
+    cgroup_root: str = ""  # a shared node: per-user cgroups below this path (see cgroups.py)
 
 
 @dataclass(repr=False)
@@ -93,7 +94,8 @@ class Testbed:
         for host in self.site.hostnames:
             specs.append(NodeSpec(host, ("slurmd", str(render.gpu_devices(self.site, host))), shared))
         for login in self.site.shared_nodes:
-            specs.append(NodeSpec(login.name, ("login",), shared, has_secrets=True))
+            specs.append(NodeSpec(login.name, ("login",), shared, has_secrets=True,
+                                  cgroup_root=login.cgroup_root))
         specs.append(
             NodeSpec("hub", ("hub",), (*shared, (self.volume("hubdata"), "/srv/hpchub")),
                      ports=((self.site.hub.port, self.hub_port),), has_secrets=True)
@@ -171,6 +173,9 @@ class Testbed:
         return times
 
     def ensure_network_and_volumes(self) -> None:
+        for spec in self.nodes():
+            if spec.cgroup_root:  # also after a reboot: a kept container mounts them
+                cgroups.ensure(self.project, spec.name)
         try:
             self.cli.networks.get(self.network_name)
         except NotFound:
@@ -218,6 +223,9 @@ class Testbed:
                                              str(self.state / "secrets" / spec.name),
                                              type="bind", read_only=True))
         mounts += [docker.types.Mount(target, vol, type="volume") for vol, target in spec.volumes]
+        if spec.cgroup_root:
+            mounts += [docker.types.Mount(f"{spec.cgroup_root}/{controller}", str(path), type="bind")
+                       for controller, path in cgroups.ensure(self.project, spec.name).items()]
         return self.cli.containers.create(
             IMAGE,
             command=list(spec.command),
@@ -288,6 +296,7 @@ class Testbed:
             retire(container)
         for network in self.cli.networks.list(filters=self._filter()):
             network.remove()
+        cgroups.remove(self.project)
         if not keep_data:
             for volume in self.cli.volumes.list(filters=self._filter()):
                 volume.remove(force=True)

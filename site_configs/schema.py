@@ -113,8 +113,14 @@ class SharedNode(Strict):
     """An interactive node where servers start without Slurm (NERSC's login nodes)."""
 
     name: str = Field(pattern=NAME)
-    max_cpus_per_user: int = Field(default=2, ge=1)
-    max_memory_mb_per_user: int = Field(default=4096, ge=256)
+    max_cpus_per_user: int = Field(
+        default=2, ge=1, description="CPUs all of a user's servers share (a CPU set of their own)")
+    max_memory_mb_per_user: int = Field(
+        default=4096, ge=256, description="memory of all a user's processes together (cgroup)")
+    cgroup_root: str = Field(
+        default="/sys/fs/cgroup",
+        description="where the node's cgroup controllers are mounted; hpchub-confine keeps "
+                    "per-user cgroups below it (v1: cpuset/hpchub/<user>, memory/hpchub/<user>)")
 
 
 class Profile(Strict):

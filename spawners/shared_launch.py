@@ -1,8 +1,9 @@
 """``hpchub-shared-launch``: runs as the user on a shared node, reached by ``ssh`` from the hub.
 
-``start`` reads ``{"env": {...}, "command": [...], "cpus": N, "memory_mb": M, "log": PATH}``
-as JSON on stdin, starts the server detached (its own session, CPU affinity and address-space
-limit applied), and prints ``{"pid": P, "port": Q}``. ``status PID`` exits 0 while that
+``start`` reads ``{"env": {...}, "command": [...], "log": PATH}`` as JSON on stdin, moves
+itself into the user's cgroup on this node (``sudo hpchub-confine``: the user's CPUs and
+memory, for all their servers and kernels together), starts the server detached in its own
+session and prints ``{"pid": P, "port": Q}``. ``status PID`` exits 0 while that
 server runs; ``stop PID`` ends its process group.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -28,6 +28,16 @@ def owned_server(pid: int) -> bool:
         return False
 
 
+def confine() -> None:
+    """Join this user's cgroup (the server started next inherits it), or refuse to start."""
+    helper = os.path.join(os.path.dirname(sys.executable), "hpchub-confine")
+    done = subprocess.run(["sudo", "-n", helper], capture_output=True, text=True, timeout=30)
+    if done.returncode:
+        raise SystemExit("this shared node cannot hold your server to your CPU and memory share "
+                         f"({done.stderr.strip()[-300:] or 'hpchub-confine failed'}); "
+                         "please tell the center's staff")
+
+
 def start(spec: dict) -> dict:
     port = free_port()
     env = {k: str(v) for k, v in spec["env"].items()}
@@ -35,18 +45,12 @@ def start(spec: dict) -> dict:
     env.update(HOME=os.path.expanduser("~"), USER=os.environ.get("USER", ""),
                PATH=os.environ.get("PATH", "/usr/bin:/bin"), HPCHUB_SHARED_SERVER="1")
     add_jupyter_settings(env)
-    cpus = sorted(os.sched_getaffinity(0))[: max(1, int(spec["cpus"]))]
-    memory = int(spec["memory_mb"]) * 1024 * 1024
-
-    def limits() -> None:
-        os.sched_setaffinity(0, cpus)
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-
+    confine()
     log = open(os.path.expanduser(spec["log"]), "ab")  # noqa: SIM115 - handed to the child
     command = [sys.executable, "-m", "hpchub.spawners.fast_start", *map(str, spec["command"])]
     proc = subprocess.Popen(
         command, env=env, cwd=env["HOME"], stdin=subprocess.DEVNULL,
-        stdout=log, stderr=log, start_new_session=True, preexec_fn=limits,  # noqa: PLW1509
+        stdout=log, stderr=log, start_new_session=True,
     )
     time.sleep(0.2)
     if proc.poll() is not None:

@@ -86,15 +86,12 @@ class SharedNodeSpawner(Spawner):
 
     async def start(self):
         self.node = self.pick_node()
-        limits = next(n for n in self.site.shared_nodes if n.name == self.node)
         env = certs.env_with_pems({k: v for k, v in self.get_env().items()
                              if k.startswith("JUPYTERHUB_") or k in self.environment},
                             self.cert_paths.get("pems"))
         spec = {
             "env": env,
             "command": [*self.cmd, *self.get_args()],
-            "cpus": limits.max_cpus_per_user,
-            "memory_mb": limits.max_memory_mb_per_user,
             "log": f"~/.hpchub-shared-{self.name or 'default'}.log",
         }
         try:

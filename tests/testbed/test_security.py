@@ -6,6 +6,7 @@ crafted name or comment, a real ``~/.ssh/config``, a real crafted kernel view.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -290,3 +291,41 @@ def test_named_servers_per_user_are_limited(testbed):
     finally:
         for name in names:
             dave.stop(name)
+
+
+CGROUP_PROBE = """
+import json, os, subprocess, sys
+cg = [line.split(":", 2)[2].strip() for line in open("/proc/self/cgroup") if ":cpuset:" in line][0]
+mine = sorted(os.sched_getaffinity(0))
+try:
+    os.sched_setaffinity(0, range(os.cpu_count()))  # what `taskset -c 0-N` does
+except OSError:
+    pass
+hog = subprocess.run([sys.executable, "-c", "b = b'x' * (1700 * 2**20)"])
+print(json.dumps([cg, mine, sorted(os.sched_getaffinity(0)), hog.returncode]))
+"""
+
+
+def test_shared_node_limits_hold_per_user_in_their_own_cgroup(testbed):
+    """alice and bob on the shared node: each in a cgroup of their own, on distinct CPUs that
+    `taskset` cannot widen, and a process past the user's memory share is killed."""
+    alice, bob = HubUser(testbed, "alice"), HubUser(testbed, "bob")
+    seen = {}
+    try:
+        for user in (alice, bob):
+            user.stop("cg")
+            user.start("cg", {"profile": "shared"})
+            seen[user.name] = json.loads(user.run_code("cg", CGROUP_PROBE, timeout=120))
+        for name, (cgroup, cpus, after, hog) in seen.items():
+            assert cgroup.endswith(f"/hpchub/{name}"), cgroup
+            assert after == cpus, (name, cpus, after)
+            assert hog == -9, f"{name}'s 1.7 GB process was not stopped at 1.5 GB ({hog})"
+        assert seen["alice"][1] != seen["bob"][1], seen
+        limit = testbed.exec("login1", "cat", "/run/hpchub-cgroup/memory/hpchub/bob/memory.limit_in_bytes")
+        assert limit.output.strip() == str(1536 * 2**20)
+        escape = testbed.run_as("bob", "login1", "sh", "-c",
+                                "echo $$ > /run/hpchub-cgroup/cpuset/hpchub/cgroup.procs")
+        assert not escape.ok  # leaving the cgroup needs root
+    finally:
+        alice.stop("cg")
+        bob.stop("cg")
