@@ -39,6 +39,7 @@ PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", 
            "SUSPENDED", "RESIZING"}
 RUNNING = {"RUNNING"}
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVATION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 REASONS = {
     "Resources": "waiting for nodes to become free",
@@ -282,12 +283,15 @@ def parse_reservations(text: str, user: str, accounts: tuple[str, ...],
     both ``Users`` and ``Accounts`` when both are set)."""
     names = []
     for line in text.splitlines():
-        fields = dict(re.findall(r"(\w+)=(\S*)", line))
-        if "ReservationName" not in fields or fields.get("State") not in ("ACTIVE", "INACTIVE"):
+        fields: dict[str, str] = {}
+        for key, value in re.findall(r"(\w+)=(\S*)", line):
+            fields.setdefault(key, value)  # a later "Users=" inside a comment changes nothing
+        name = fields.get("ReservationName", "")
+        if not RESERVATION_NAME.fullmatch(name) or fields.get("State") not in ("ACTIVE", "INACTIVE"):
             continue
         checks = [_allows(fields, "Users", {user}), _allows(fields, "Accounts", set(accounts)),
                   _allows(fields, "Groups", set(groups))]
         given = [c for c in checks if c is not None]
         if given and all(given):
-            names.append(fields["ReservationName"])
+            names.append(name)
     return tuple(names)

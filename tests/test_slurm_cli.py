@@ -83,6 +83,8 @@ def test_reservation_exclusions_are_read_as_slurm_does():
     assert parse_reservations(res, "alice", ("desi",), ()) == ()
     assert parse_reservations(res, "bob", ("lsst",), ()) == ("not-alice", "not-desi", "both")
     assert parse_reservations(res, "carol", ("desi", "lsst"), ()) == ("not-alice", "not-desi")
+    sneaky = "ReservationName=x Users=bob State=ACTIVE Comment=a Users=alice\n"
+    assert parse_reservations(sneaky, "alice", (), ()) == ()
 
 
 @pytest.mark.parametrize("body", [b'{"port": 8888, "ip": "10.0.0.1"}', b'{"exec_prefix": "x"}',
