@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from hpchub.site_configs import Site, installed_site
-from hpchub.site_configs.schema import walltime_minutes
+from hpchub.slurm.times import walltime_minutes
 
 from .request import JobRequest, check, notebook_job_name, user_associations
 

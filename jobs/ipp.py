@@ -15,20 +15,15 @@ import time
 
 import ipyparallel as ipp
 from hpchub.site_configs import Site, installed_site
+from hpchub.slurm.cli import sbatch, srun
+from hpchub.slurm.flags import job_flags, step_flags
 from ipyparallel.cluster.launcher import MPIEngineSetLauncher, SlurmEngineSetLauncher
 from traitlets import Bool, Integer, List, Unicode, default
 from traitlets.config import Config
 
 from .netinfo import interface_address
 from .progress import Reporter, describe, jobs_now
-from .request import (
-    JobRequest,
-    JobRequestError,
-    check,
-    notebook_job_name,
-    sbatch_options,
-    user_associations,
-)
+from .request import JobRequest, JobRequestError, check, notebook_job_name, user_associations
 
 
 class SlurmEngines(SlurmEngineSetLauncher):
@@ -54,12 +49,12 @@ class SlurmEngines(SlurmEngineSetLauncher):
 
     @default("submit_command")
     def _submit_command(self) -> list[str]:
-        return ["sbatch", "--parsable", f"--output={self.output_file}",
-                f"--chdir={os.path.expanduser('~')}", *self.sbatch_flags]
+        return sbatch(["--parsable", f"--output={self.output_file}",
+                       f"--chdir={os.path.expanduser('~')}", *self.sbatch_flags])
 
     @default("default_template")
     def _batch_template(self) -> str:
-        launch = "srun --mpi=pmix" if self.mpi else "srun"
+        launch = " ".join(srun(["--mpi=pmix"] if self.mpi else []))
         return ("#!/bin/sh\n# ipyparallel engines started by hpchub.jobs\n"
                 f"exec {launch} {{program_and_args}}\n")
 
@@ -141,17 +136,12 @@ def ipyparallel_cluster(nodes: int = 1, tasks_per_node: int = 1, *, mpi: bool = 
         allocated = int(os.environ.get("SLURM_JOB_NUM_NODES", "1"))
         if nodes > allocated:
             raise JobRequestError(f"this server's job has {allocated} node(s); you asked for {nodes}")
-        step = ["srun", "--overlap", f"--nodes={nodes}", f"--ntasks-per-node={tasks_per_node}",
-                f"--cpus-per-task={cpus_per_task}"]
-        if mpi:
-            step.insert(1, "--mpi=pmix")
-        if gpus_per_task:
-            step += [f"--gpus-per-task={gpus_per_task}", f"--gpu-bind=per_task:{gpus_per_task}"]
-        config.MPIEngineSetLauncher.mpi_cmd = step
+        config.MPIEngineSetLauncher.mpi_cmd = srun(
+            step_flags(nodes, tasks_per_node, cpus_per_task, gpus_per_task, mpi))
         launcher = MPIEngineSetLauncher
     else:
         req = check(req, site, user_associations())
-        config.SlurmEngines.sbatch_flags = sbatch_options(req, notebook_job_name())
+        config.SlurmEngines.sbatch_flags = job_flags(req, notebook_job_name())
         config.SlurmEngines.mpi = mpi
         launcher = SlurmEngines
     if mpi:

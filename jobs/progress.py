@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-
-from hpchub.spawners.slurm_cli import JobInfo, parse_squeue, pending_message, squeue_argv
+from hpchub.slurm.cli import CommandTimeout, SlurmError, slurm
+from hpchub.slurm.jobs import JobInfo
+from hpchub.slurm.messages import pending_message
 
 
 def jobs_now() -> dict[str, JobInfo] | None:
-    """Every job in the queue (positions need the others), or None when squeue did not answer."""
-    out = subprocess.run(squeue_argv(), capture_output=True, text=True, timeout=30)
-    return parse_squeue(out.stdout) if out.returncode == 0 else None
+    """Every job in the queue (positions need the others), or None when Slurm did not answer."""
+    try:
+        return slurm().jobs_sync()
+    except (SlurmError, CommandTimeout):
+        return None
 
 
 def describe(job_ids: list[str], jobs: dict[str, JobInfo], registered: int, wanted: int,

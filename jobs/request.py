@@ -5,55 +5,27 @@ from __future__ import annotations
 
 import os
 import pwd
-import subprocess
-import time
-from dataclasses import dataclass
 
 from hpchub.site_configs import Site
-from hpchub.site_configs.hostlist import expand_hostlist
-from hpchub.site_configs.schema import walltime_minutes
-from hpchub.spawners.options import SLURM_NAME
-from hpchub.spawners.slurm_cli import parse_associations, server_label
+from hpchub.slurm import jobs
+from hpchub.slurm.cli import CommandTimeout, SlurmError, slurm
+from hpchub.slurm.flags import JobRequest
+from hpchub.slurm.hostlist import expand_hostlist
+from hpchub.slurm.times import walltime_minutes
+
+__all__ = ["JobRequest", "JobRequestError", "check", "notebook_job_name", "user_associations"]
 
 
 class JobRequestError(ValueError):
     """The request cannot be submitted; the message says what is allowed instead."""
 
 
-@dataclass(frozen=True)
-class JobRequest:
-    """Resources for one batch of engines or workers (a single Slurm job)."""
-
-    nodes: int = 1
-    tasks_per_node: int = 1
-    cpus_per_task: int = 1
-    gpus_per_task: int = 0
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    time: str = "00:30:00"
-
-    @property
-    def tasks(self) -> int:
-        return self.nodes * self.tasks_per_node
-
-
-_ASSOCIATIONS: dict[str, tuple[float, dict[str, tuple[str, ...]]]] = {}
-ASSOCIATIONS_TTL_S = 60
-
-
 def user_associations(user: str | None = None) -> dict[str, tuple[str, ...]]:
-    """{account: QOS names} the user may submit with, from Slurm's accounting (kept 60 s)."""
-    user = user or pwd.getpwuid(os.getuid()).pw_name
-    cached = _ASSOCIATIONS.get(user)
-    if cached and time.monotonic() - cached[0] < ASSOCIATIONS_TTL_S:
-        return cached[1]
-    out = subprocess.run(["sacctmgr", "-n", "-P", "show", "assoc", "where", f"user={user}",
-                          "format=account,qos"], capture_output=True, text=True, timeout=30)
-    if out.returncode:
-        raise JobRequestError(f"Slurm accounting did not answer ({out.stderr.strip()}); try again")
-    _ASSOCIATIONS[user] = (time.monotonic(), parse_associations(out.stdout))
-    return _ASSOCIATIONS[user][1]
+    """{account: QOS names} the user may submit with, from Slurm's accounting (cached)."""
+    try:
+        return slurm().associations_sync(user or pwd.getpwuid(os.getuid()).pw_name)
+    except (SlurmError, CommandTimeout) as exc:
+        raise JobRequestError(f"Slurm accounting did not answer ({exc}); try again") from None
 
 
 def default_account(associations: dict[str, tuple[str, ...]], site: Site) -> str:
@@ -98,27 +70,15 @@ def check(req: JobRequest, site: Site, associations: dict[str, tuple[str, ...]])
         raise JobRequestError(f"QOS {req.qos!r} is not allowed with account {account!r}; allowed: "
                               f"{', '.join(associations[account]) or 'none'}")
     for value in (name, account, req.qos):
-        if value and not SLURM_NAME.match(value):
+        if value and not jobs.NAME.fullmatch(value):
             raise JobRequestError(f"{value!r} is not a valid Slurm name")
     return JobRequest(req.nodes, req.tasks_per_node, req.cpus_per_task, req.gpus_per_task, name,
                       account, req.qos, req.time)
 
 
-def sbatch_options(req: JobRequest, job_name: str) -> list[str]:
-    """``sbatch`` flags for a checked request (argv, never script text)."""
-    argv = [f"--job-name={job_name}", f"--partition={req.partition}", f"--nodes={req.nodes}",
-            f"--ntasks-per-node={req.tasks_per_node}", f"--cpus-per-task={req.cpus_per_task}",
-            f"--time={req.time}", f"--account={req.account}", "--no-requeue"]
-    if req.qos:
-        argv.append(f"--qos={req.qos}")
-    if req.gpus_per_task:
-        argv += [f"--gpus-per-task={req.gpus_per_task}", f"--gpu-bind=per_task:{req.gpus_per_task}"]
-    return argv
-
-
 def notebook_job_name(server_name: str | None = None) -> str:
-    """The Slurm job name of every job a server's notebooks start; the hub cancels them by it
-    when the server stops."""
+    """The Slurm job name of every job this server's notebooks start (the hub cancels them by
+    it when the server stops)."""
     if server_name is None:
         server_name = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
-    return "hpchub-nb-" + server_label(server_name)
+    return jobs.notebook_job_name(server_name)

@@ -16,6 +16,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from hpchub.slurm.cli import srun
+from hpchub.slurm.flags import validation_flags
+
 from .launcher import kernelspec, launch_script
 from .registry import now
 from .release import LoadedSpec, ReleaseError
@@ -103,12 +106,8 @@ def check_argv(runtime_python: str, jupyter_path: Path, loaded: LoadedSpec, targ
 
 
 def srun_prefix(loaded: LoadedSpec, slurm: SlurmTarget) -> list[str]:
-    argv = ["srun", "--quiet", "-N1", "-n1", "-c2", f"--partition={slurm.partition}",
-            f"--time={slurm.time}", f"--account={slurm.account}",
-            f"--job-name=hpchub-validate-{loaded.spec.kernel_name}"]
-    if slurm.qos:
-        argv.append(f"--qos={slurm.qos}")
-    return argv
+    return srun(validation_flags(slurm.partition, slurm.time, slurm.account, slurm.qos,
+                                 f"hpchub-validate-{loaded.spec.kernel_name}"))
 
 
 def validate(loaded: LoadedSpec, runtime_python: str, staging: Path, local: bool = True,

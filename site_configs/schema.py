@@ -7,37 +7,13 @@ without reading Python.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
+from hpchub.slurm.hostlist import expand_hostlist
+from hpchub.slurm.times import walltime_minutes
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .hostlist import expand_hostlist
-
 NAME = r"^[a-z][a-z0-9_-]{0,31}$"
-WALLTIME = re.compile(r"^(?:([0-9]{1,3})-)?([0-9]{1,2}):([0-9]{2}):([0-9]{2})$")
-
-
-def walltime_seconds(value: str) -> int:
-    """Seconds in a Slurm walltime ``[D-]HH:MM:SS``.
-
-    >>> walltime_seconds("1-00:30:05")
-    88205
-    """
-    match = WALLTIME.match(value)
-    if not match:
-        raise ValueError(f"walltime {value!r} is not of the form [D-]HH:MM:SS")
-    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
-
-
-def walltime_minutes(value: str) -> int:
-    """Minutes in a Slurm walltime, a started minute counting as one.
-
-    >>> walltime_minutes("1-00:30:00")
-    1470
-    """
-    return -(-walltime_seconds(value) // 60)
 
 
 def _valid_walltime(value: str) -> str:

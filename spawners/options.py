@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from hpchub.site_configs.schema import Profile, Site, walltime_minutes
+from hpchub.site_configs.schema import Profile, Site
+from hpchub.slurm.jobs import NAME
+from hpchub.slurm.times import walltime_minutes
 
 MAX_FIELD = 64
-SLURM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", re.ASCII)
 DIGITS = re.compile(r"[0-9]{1,9}")
 
 
@@ -116,7 +117,7 @@ def _choice(raw: dict, key: str, allowed: tuple[str, ...], default: str | None,
     text = _single(raw, key)
     if text is None:
         return default
-    if not SLURM_NAME.match(text) or text not in allowed:
+    if not NAME.fullmatch(text) or text not in allowed:
         shown = ", ".join(allowed) if allowed else "none"
         raise OptionsError(f"You cannot use {what} {text[:40]!r}. Yours: {shown}")
     return text

@@ -13,9 +13,10 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from hpchub.slurm.cli import CommandTimeout, SlurmError, slurm
+from hpchub.slurm.jobs import JobInfo
+
 from . import metrics
-from .runner import CommandTimeout, run
-from .slurm_cli import JobInfo, parse_squeue, squeue_argv
 
 log = logging.getLogger("hpchub.poller")
 
@@ -79,7 +80,7 @@ class SlurmPoller:
             try:
                 await self.refresh()
             except Exception:  # noqa: BLE001 - one bad round must never end polling for all
-                log.exception("squeue round failed; polling goes on")
+                log.exception("polling Slurm failed this round; polling goes on")
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.delay())
@@ -90,15 +91,14 @@ class SlurmPoller:
         started = time.monotonic()
         self.calls += 1
         try:
-            result = await run(squeue_argv(), timeout=self.timeout)
-            ok, error = result.ok, result.err.strip()
-        except (CommandTimeout, OSError) as exc:
-            ok, error, result = False, str(exc), None
+            jobs, error = await slurm().jobs(timeout=self.timeout), ""
+        except (SlurmError, CommandTimeout, OSError) as exc:
+            jobs, error = None, str(exc)
         metrics.POLLER_LATENCY.observe(time.monotonic() - started)
-        if ok:
-            self.snapshot = self.last_good = Snapshot(parse_squeue(result.out), started, True)
+        if jobs is not None:
+            self.snapshot = self.last_good = Snapshot(jobs, started, True)
         else:
-            log.warning("squeue failed, keeping the last snapshot: %s", error[:300])
+            log.warning("Slurm did not list the jobs, keeping the last snapshot: %s", error[:300])
             self.snapshot = Snapshot(self.last_good.jobs, self.last_good.started, False, error)
         self._fresh.set()
         self._fresh = asyncio.Event()

@@ -13,25 +13,23 @@ import asyncio
 import grp
 import os
 import pwd
-import time
 from importlib import resources
 
 import jinja2
 import wrapspawner
 from hpchub.site_configs import Site, load_site
+from hpchub.slurm.accounts import parse_reservations
+from hpchub.slurm.cli import CommandTimeout, SlurmError, slurm
+from hpchub.slurm.hostlist import expand_hostlist
 from tornado import web
 from traitlets import Unicode, default
 
 from . import certs
 from .options import OptionsError, SpawnRequest, UserChoices, parse_request, visible_profiles
 from .poller import poller
-from .runner import CommandTimeout, run
 from .shared_node import SharedNodeSpawner
 from .slurm import END_REASONS, SlurmSpawner
-from .slurm_cli import parse_associations, parse_reservations
 
-CHOICES_TTL = 60.0
-_choices_cache: dict[str, tuple[float, UserChoices]] = {}
 _FORM = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
 
 
@@ -44,28 +42,20 @@ def unix_groups(user: str) -> tuple[str, ...]:
 
 
 async def user_choices(site: Site, user: str) -> UserChoices:
-    """Accounts/QOS from ``sacctmgr`` and usable reservations from ``scontrol`` (cached 60 s)."""
-    cached = _choices_cache.get(user)
-    if cached and time.monotonic() - cached[0] < CHOICES_TTL:
-        return cached[1]
+    """The user's accounts and QOS (Slurm associations) and usable reservations (both cached
+    by the Slurm client), and their Unix groups."""
     groups = unix_groups(user)
     try:
-        assoc = await run(["sacctmgr", "-n", "-P", "show", "assoc", "where", f"user={user}",
-                           "format=account,qos"], timeout=20)
-        res = await run(["scontrol", "-o", "show", "reservation"], timeout=20)
-    except CommandTimeout:
+        qos_by_account = await slurm().associations(user)
+        reservations = await slurm().reservations()
+    except (CommandTimeout, SlurmError):
         raise web.HTTPError(503, "Slurm's accounting is not answering; try again in a minute") from None
-    qos_by_account = parse_associations(assoc.out) if assoc.ok else {}
     accounts = tuple(qos_by_account)
     default = site.default_account if site.default_account in accounts else (accounts or ("",))[0]
-    choices = UserChoices(
+    return UserChoices(
         accounts=accounts, default_account=default, qos_by_account=qos_by_account,
-        reservations=parse_reservations(res.out, user, accounts, groups) if res.ok else (),
-        groups=groups,
+        reservations=parse_reservations(reservations, user, accounts, groups), groups=groups,
     )
-    if assoc.ok:
-        _choices_cache[user] = (time.monotonic(), choices)
-    return choices
 
 
 def queue_summary(partition: str | None) -> str:
@@ -162,8 +152,6 @@ class ProfilesSpawner(wrapspawner.ProfilesSpawner):
     # --------------------------------------------------------------- internal SSL
     def server_hosts(self) -> list[str]:
         """Every node this server may run on: its partition's nodes, or the shared nodes."""
-        from hpchub.site_configs.hostlist import expand_hostlist
-
         fields = self._request_fields or {}
         if fields.get("kind") == "shared":
             return [n.name for n in self.site.shared_nodes]

@@ -14,58 +14,25 @@ round. Orphans are cancelled as their user, through the hub's sudoers rule, and 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
-import re
-import subprocess
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
-from datetime import datetime
+
+from hpchub.slurm.cli import CommandTimeout, SlurmError, slurm
+from hpchub.slurm.jobs import SERVER_JOB_NAME, ServerJob, is_server_comment
 
 from .certs import hub_client_context
-from .runner import as_user
-from .slurm_cli import JOB_NAME, SQUEUE_FIELDS
 
 log = logging.getLogger("hpchub.reconcile")
-# Job id, owner and submit time: fields Slurm sets. The comment is read per candidate job.
-SQUEUE = ["squeue", "-h", "-n", JOB_NAME, "-t", "PENDING,RUNNING,CONFIGURING,SUSPENDED",
-          "-o", "%i|%u|%V"]
-_ID, _USER = SQUEUE_FIELDS[0], SQUEUE_FIELDS[7]
-_SUBMITTED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
 PAGINATION = "application/jupyterhub-pagination+json"
 
 
 class IncompleteView(RuntimeError):
     """The hub's list of servers could not be read whole and consistent: act on nothing."""
-
-
-@dataclass(frozen=True)
-class ServerJob:
-    job_id: str
-    user: str
-    submitted: float  # epoch seconds
-
-
-def parse_jobs(text: str) -> list[ServerJob]:
-    """``SQUEUE`` output; lines that are not exactly what Slurm writes are skipped."""
-    jobs = []
-    for line in text.splitlines():
-        parts = line.split("|")
-        if (len(parts) != 3 or not _ID.fullmatch(parts[0]) or not _USER.fullmatch(parts[1])
-                or not _SUBMITTED.fullmatch(parts[2])):
-            if line.strip():
-                log.warning("skipped a malformed squeue line")
-            continue
-        jobs.append(ServerJob(parts[0], parts[1], datetime.fromisoformat(parts[2]).timestamp()))
-    return jobs
-
-
-def is_server_comment(output: str, user: str) -> bool:
-    """True when ``squeue -o %k`` of one job printed exactly ``hpchub:<user>/<server>``."""
-    return re.fullmatch(rf"hpchub:{re.escape(user)}/[A-Za-z0-9._-]{{1,64}}\n?", output) is not None
 
 
 def job_ids_in(state: object) -> set[str]:
@@ -132,40 +99,37 @@ def still_orphan(job: ServerJob) -> bool:
     return job.job_id not in known_job_ids([model]) if isinstance(model, dict) else False
 
 
-def server_job_of_owner(job: ServerJob) -> bool:
-    out = subprocess.run(["squeue", "-h", "-j", job.job_id, "-o", "%k"], capture_output=True,
-                         text=True, timeout=60)
-    return out.returncode == 0 and is_server_comment(out.stdout, job.user)
-
-
-def reconcile_once(min_age: float, page_size: int = 200) -> list[ServerJob]:
+async def reconcile_once(min_age: float, page_size: int = 200) -> list[ServerJob]:
     """One round; returns the jobs it cancelled."""
     # Hub first, Slurm second: a job submitted in between is young, hence spared by min_age.
     try:
         known = known_job_ids(active_users(page_size))
+        jobs = await slurm().server_jobs()
     except IncompleteView as exc:
         log.warning("skipping this round: %s", exc)
         return []
-    out = subprocess.run(SQUEUE, capture_output=True, text=True, timeout=60)
-    if out.returncode:
-        log.warning("squeue failed, skipping this round: %s", out.stderr.strip()[:300])
+    except (SlurmError, CommandTimeout) as exc:
+        log.warning("Slurm did not list the server jobs, skipping this round: %s", exc)
         return []
     cancelled = []
-    for job in orphans(parse_jobs(out.stdout), known, time.time(), min_age):
-        if not server_job_of_owner(job):
+    for job in orphans(jobs, known, time.time(), min_age):
+        try:
+            proven = is_server_comment(await slurm().comment(job.job_id), job.user)
+        except (SlurmError, CommandTimeout):
+            proven = False  # ended meanwhile, or Slurm busy: nothing to do this round
+        if not proven:
             log.info("job %s of %s is named %s but is no server job; left alone", job.job_id,
-                     job.user, JOB_NAME)
+                     job.user, SERVER_JOB_NAME)
             continue
         if not still_orphan(job):
             continue
         log.warning("cancelling orphan server job %s of %s: no hub server holds it",
                     job.job_id, job.user)
-        result = subprocess.run(as_user(job.user, ["scancel", job.job_id]), capture_output=True,
-                                text=True, timeout=60)
-        if result.returncode == 0:
+        try:
+            await slurm().cancel(job.user, job.job_id, timeout=60)
             cancelled.append(job)
-        else:
-            log.error("scancel %s failed: %s", job.job_id, result.stderr.strip()[:300])
+        except (SlurmError, CommandTimeout) as exc:
+            log.error("cancelling job %s failed: %s", job.job_id, exc)
     log.info("round done: %d server job(s) held by the hub, %d orphan(s) cancelled",
              len(known), len(cancelled))
     return cancelled
@@ -181,7 +145,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s reconcile] %(message)s")
     while True:
         try:
-            reconcile_once(args.min_age, args.page_size)
+            asyncio.run(reconcile_once(args.min_age, args.page_size))
         except Exception:  # noqa: BLE001 - keep watching; the next round may work
             log.exception("reconcile round failed")
         if args.once:

@@ -16,11 +16,12 @@ import json
 from collections import Counter
 
 from hpchub.site_configs import load_site
+from hpchub.slurm.runner import CommandTimeout, as_user, run
 from jupyterhub.spawner import Spawner
 from traitlets import Integer, List, Unicode
 
 from . import certs
-from .runner import CommandTimeout, as_user, cancel_notebook_jobs, run
+from .slurm import cancel_notebook_jobs
 
 # Always set, whatever the site adds: nothing from the user's home directory is read.
 SSH_FIXED = ("BatchMode=yes", "ConnectTimeout=10", "UserKnownHostsFile=/dev/null",
@@ -118,7 +119,7 @@ class SharedNodeSpawner(Spawner):
         return None if result.ok else 1
 
     async def stop(self, now: bool = False):
-        await cancel_notebook_jobs(self.user.name, self.name)
+        await cancel_notebook_jobs(self.user.name, self.name, self.log)
         if self.pid:
             try:
                 await self.ssh(self.launcher(), "stop", str(self.pid), timeout=20)

@@ -23,28 +23,29 @@ import pwd
 import time
 
 import batchspawner
-from hpchub.site_configs.schema import walltime_minutes, walltime_seconds
+from hpchub.slurm.cli import CommandTimeout, SlurmError, slurm
+from hpchub.slurm.flags import server_flags
+from hpchub.slurm.hostlist import first_host
+from hpchub.slurm.jobs import JobInfo, server_comment
+from hpchub.slurm.messages import ended_by_time_limit, explain_end, explain_reason, pending_message
+from hpchub.slurm.times import walltime_minutes, walltime_seconds
 from traitlets import Dict, Integer, Unicode
 
 from . import certs, metrics
 from .options import SpawnRequest
 from .poller import poller
-from .runner import CommandTimeout, as_user, cancel_notebook_jobs, run
-from .slurm_cli import (
-    JobInfo,
-    ended_by_time_limit,
-    explain_end,
-    explain_reason,
-    first_host,
-    parse_job_id,
-    pending_message,
-    render_script,
-    sbatch_argv,
-    server_comment,
-)
+from .script import render_script
 
 # Why servers stopped, by (user, server name): shown on the next visit to the spawn form.
 END_REASONS: dict[tuple[str, str], str] = {}
+
+
+async def cancel_notebook_jobs(user: str, server_name: str, log) -> None:  # noqa: ANN001
+    """A stopping server's notebook jobs go with it (both spawners call this)."""
+    try:
+        await slurm().cancel_notebook_jobs(user, server_name)
+    except (SlurmError, CommandTimeout) as exc:
+        log.warning("cancelling the notebook jobs of %s/%s: %s", user, server_name, exc)
 
 
 class SpawnFailed(RuntimeError):
@@ -136,17 +137,14 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             command=self.job_command(), runtime_bin=f"{self.runtime_prefix}/bin",
             grace_s=self.grace(),
         )
-        comment = server_comment(self.user.name, self.name)
-        argv = as_user(self.user.name, sbatch_argv(req, home, comment, self.grace()))
+        flags = server_flags(req, home, server_comment(self.user.name, self.name), self.grace())
         try:
-            result = await run(argv, stdin=script, timeout=60)
+            return await slurm().submit(self.user.name, flags, script, timeout=60)
         except CommandTimeout:
             raise SpawnFailed("Slurm did not accept the job within 60 s (the controller may be "
                               "busy or down). Nothing was started; please try again.") from None
-        if not result.ok:
-            detail = result.err.strip().replace("sbatch: error: ", "")
-            raise SpawnFailed(f"Slurm refused the job: {detail}")
-        return parse_job_id(result.out)
+        except (SlurmError, ValueError) as exc:
+            raise SpawnFailed(f"Slurm refused the job: {exc}") from None
 
     async def start(self):
         self.port = 0
@@ -279,7 +277,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         if job is not None and job.pending and self.port:
             job = dataclasses.replace(job, state="REQUEUED")  # its server is gone
         if job is None or job.ended or job.state == "REQUEUED":
-            state = job.state if job else "unknown (no longer in squeue)"
+            state = job.state if job else "unknown (no longer known to Slurm)"
             reason = explain_end(job.state) if job else "the job is gone"
             if job is not None and ended_by_time_limit(job, self.grace()):
                 reason = "it reached its time limit and was stopped cleanly"
@@ -299,17 +297,15 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         if not job_id:
             return
         try:
-            result = await run(as_user(self.user.name, ["scancel", job_id]), timeout=30)
-            if not result.ok:
-                self.log.warning("scancel %s: %s", job_id, result.err.strip())
-        except CommandTimeout:
-            self.log.warning("scancel %s timed out", job_id)
+            await slurm().cancel(self.user.name, job_id)
+        except (SlurmError, CommandTimeout) as exc:
+            self.log.warning("cancelling job %s: %s", job_id, exc)
 
     async def stop(self, now: bool = False):
         self.log.info("Stopping job %s of %s", self.job_id, self._log_name)
         self.port = 0
         job_id = self.job_id
-        await cancel_notebook_jobs(self.user.name, self.name)
+        await cancel_notebook_jobs(self.user.name, self.name, self.log)
         await self.cancel()
         if now or not job_id:
             return

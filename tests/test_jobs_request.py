@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 from hpchub.jobs.dask import dashboard_link, worker_lifetime
-from hpchub.jobs.request import JobRequest, JobRequestError, check, notebook_job_name, sbatch_options
+from hpchub.jobs.request import JobRequest, JobRequestError, check, notebook_job_name
 from hpchub.site_configs import bundled_site
+from hpchub.slurm.flags import job_flags
 
 SITE = bundled_site("testbed")
 ALICE = {"general": ("debug", "interactive", "normal"), "desi": ("debug", "interactive", "normal")}
@@ -43,7 +44,7 @@ def test_no_association_at_all():
 def test_sbatch_options_are_argv_with_gpu_binding():
     req = check(JobRequest(nodes=1, tasks_per_node=2, gpus_per_task=1, partition="gpu", account="desi",
                            qos="debug"), SITE, ALICE)
-    argv = sbatch_options(req, "hpchub-nb-x")
+    argv = job_flags(req, "hpchub-nb-x")
     assert "--gpus-per-task=1" in argv and "--gpu-bind=per_task:1" in argv
     assert "--account=desi" in argv and "--qos=debug" in argv and "--no-requeue" in argv
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 from hpchub.site_configs import SiteConfigError, bundled_site, load_site
-from hpchub.site_configs.hostlist import expand_hostlist
 from hpchub.site_configs.loader import parse_site
 from hpchub.site_configs.schema import walltime_minutes
+from hpchub.slurm.hostlist import expand_hostlist
 
 TESTBED_TEXT = Path(__file__).parent.parent.joinpath("site_configs", "testbed.yaml").read_text()
 
@@ -92,6 +92,7 @@ def test_hostlist_and_walltime():
     assert expand_hostlist("c[1-3],g1") == ["c1", "c2", "c3", "g1"]
     assert expand_hostlist("nid[0998-1000]") == ["nid0998", "nid0999", "nid1000"]
     assert expand_hostlist("a[1,3-4]b") == ["a1b", "a3b", "a4b"]
+    assert expand_hostlist("r[1-2]n[1-2]") == ["r1n1", "r1n2", "r2n1", "r2n2"]  # two groups
     with pytest.raises(ValueError):
         expand_hostlist("c[a-b]")
     assert walltime_minutes("00:30:00") == 30

@@ -5,17 +5,18 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hpchub.spawners.api import parse_port
-from hpchub.spawners.slurm_cli import (
-    ended_by_time_limit,
-    first_host,
-    parse_associations,
+from hpchub.slurm.accounts import parse_associations, parse_reservations
+from hpchub.slurm.hostlist import first_host
+from hpchub.slurm.jobs import (
+    is_server_comment,
     parse_job_id,
-    parse_reservations,
+    parse_server_jobs,
     parse_squeue,
-    pending_message,
     queue_position,
+    server_comment,
 )
+from hpchub.slurm.messages import ended_by_time_limit, pending_message
+from hpchub.spawners.api import parse_port
 from tornado import web
 
 SQUEUE = """\
@@ -130,14 +131,14 @@ def test_walltime_assets_ship_in_the_package():
 
 
 def test_orphans_are_old_server_jobs_no_hub_server_holds():
-    from hpchub.spawners.reconcile import job_ids_in, known_job_ids, orphans, parse_jobs
+    from hpchub.spawners.reconcile import job_ids_in, known_job_ids, orphans
 
     text = ("11|alice|2026-11-24T10:00:00\n"
             "12|bob|2026-11-24T10:00:00\n"
             "13|bob|2026-11-24T10:09:50\n"
             "hpchub:alice/x\n"  # the rest of a comment or name: not a record
             "14|dave|2026-11-24T10:00:00|extra\n")
-    jobs = parse_jobs(text)
+    jobs = parse_server_jobs(text)
     assert [j.job_id for j in jobs] == ["11", "12", "13"]
     users = [{"name": "alice", "servers": {"cpu": {"ready": True, "pending": None,
                                                    "state": {"child_state": {"job_id": "11"}}}}},
@@ -159,13 +160,9 @@ def test_orphans_are_old_server_jobs_no_hub_server_holds():
     ("hpchub:bob/a b\n", "bob", False),
 ])
 def test_only_a_whole_server_comment_of_the_owner_proves_a_server_job(output, user, expected):
-    from hpchub.spawners.reconcile import is_server_comment
-
     assert is_server_comment(output, user) is expected
 
 
 def test_server_comments_and_job_names_carry_no_separator():
-    from hpchub.spawners.slurm_cli import server_comment
-
     assert server_comment("bob", "x\n9|RUNNING") == "hpchub:bob/x_9_RUNNING"
     assert server_comment("bob", "") == "hpchub:bob/default"

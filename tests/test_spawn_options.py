@@ -7,8 +7,9 @@ import subprocess
 
 import pytest
 from hpchub.site_configs import bundled_site
+from hpchub.slurm.flags import server_flags
 from hpchub.spawners.options import OptionsError, UserChoices, parse_request, visible_profiles
-from hpchub.spawners.slurm_cli import render_script, sbatch_argv
+from hpchub.spawners.script import render_script
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,7 +89,7 @@ def test_hostile_values_never_reach_a_request(field, value):
     assert req.account in ALICE.accounts and req.qos in ("normal", "interactive", "debug")
     assert req.reservation in (None, *ALICE.reservations)
     assert 1 <= req.nodes <= 3
-    for arg in sbatch_argv(req, "/home/alice", "hpchub:alice/x", 120):
+    for arg in server_flags(req, "/home/alice", "hpchub:alice/x", 120):
         assert "\n" not in arg and "$(" not in arg and "`" not in arg
 
 
@@ -108,16 +109,16 @@ def test_script_values_are_inert_in_bash(tmp_path_factory, value):
     assert list(home.iterdir()) == []
 
 
-def test_sbatch_argv_carries_every_choice():
+def test_server_flags_carry_every_choice():
     req = parse_request(SITE, {"profile": "configurable", "nodes": "2", "account": "desi",
                                "qos": "debug", "reservation": "desi-hack"}, ALICE)
-    argv = sbatch_argv(req, "/home/alice", "hpchub:alice/big", 120)
-    assert argv[:2] == ["sbatch", "--parsable"]
+    argv = server_flags(req, "/home/alice", "hpchub:alice/big", 120)
+    assert argv[0] == "--parsable"
     for flag in ["--partition=regular", "--nodes=2", "--account=desi", "--qos=debug",
                  "--reservation=desi-hack", "--signal=B:TERM@120", "--chdir=/home/alice"]:
         assert flag in argv
     gpu = parse_request(SITE, {"profile": "gpu"}, ALICE)
-    assert "--gpus-per-node=2" in sbatch_argv(gpu, "/home/alice", "c", 120)
+    assert "--gpus-per-node=2" in server_flags(gpu, "/home/alice", "c", 120)
 
 
 def test_unknown_keys_answer_is_bounded():

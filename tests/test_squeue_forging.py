@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import re
 
-from hpchub.spawners.reconcile import SQUEUE as RECONCILER_SQUEUE
-from hpchub.spawners.reconcile import parse_jobs
-from hpchub.spawners.slurm_cli import SQUEUE_FORMAT, JobInfo, parse_squeue
+from hpchub.slurm.jobs import SERVER_JOBS_FORMAT, SQUEUE_FORMAT, JobInfo, parse_server_jobs, parse_squeue
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,7 +39,7 @@ def unique(jobs: list[dict]) -> list[dict]:
 
 
 def test_no_parsed_format_requests_user_text():
-    for fmt in (SQUEUE_FORMAT, RECONCILER_SQUEUE[-1]):
+    for fmt in (SQUEUE_FORMAT, SERVER_JOBS_FORMAT):
         assert not set(re.findall(r"%[A-Za-z]", fmt)) & FREE_TEXT, fmt
 
 
@@ -59,7 +57,7 @@ def test_poller_records_equal_the_real_jobs_whatever_their_names(jobs):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(job, max_size=8).map(unique))
 def test_reconciler_records_equal_the_real_jobs_whatever_their_comments(jobs):
-    parsed = parse_jobs(render(jobs, RECONCILER_SQUEUE[-1]))
+    parsed = parse_server_jobs(render(jobs, SERVER_JOBS_FORMAT))
     assert [(p.job_id, p.user) for p in parsed] == [(j["job_id"], j["user"]) for j in jobs]
 
 
@@ -77,7 +75,7 @@ def test_the_renderer_shows_the_old_forgery_once_a_name_is_requested():
 @given(st.text(max_size=400))
 def test_arbitrary_text_never_raises(text):
     parse_squeue(text)
-    parse_jobs(text)
+    parse_server_jobs(text)
 
 
 def test_the_attacks_of_the_security_issue_are_skipped():

@@ -106,10 +106,11 @@ def test_crafted_comments_steer_no_cancel(testbed, cleanup):
     forged = (f"hpchub:alice/g\n{victim}|bob|hpchub:bob/x|{NOW}\n{victim}|bob|{NOW}")
     lure = held_job(testbed, "alice", "hpchub-spawner", comment=forged)
     cleanup.append(lure)
-    wait_until(lambda: f"job {lure} of alice is named hpchub-spawner but is no server job"
+    looked = f"job {lure} of alice is named hpchub-spawner but is no server job"
+    wait_until(lambda: state_of(testbed, victim) not in ("RUNNING", "PENDING") or looked
                in testbed.container("hub").logs(since=int(time.time()) - 120).decode(), 120,
                "the reconciler did not look at the crafted job", step=3)
-    assert state_of(testbed, victim) in ("RUNNING", "PENDING")
+    assert state_of(testbed, victim) in ("RUNNING", "PENDING"), "bob's job was cancelled"
     assert state_of(testbed, lure) == "PENDING"  # not a server job: left alone too
 
 
@@ -343,8 +344,8 @@ free_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_charac
 def test_real_jobs_with_arbitrary_names_parse_as_the_real_jobs(testbed, name, comment, as_server):
     """Real sbatch, real squeue: whatever alice names or comments her job, the poller's and the
     reconciler's records are exactly Slurm's jobs (ids, owners, states from safe listings)."""
-    from hpchub.spawners.reconcile import SQUEUE, parse_jobs
-    from hpchub.spawners.slurm_cli import parse_squeue, squeue_argv
+    from hpchub.slurm.cli import SERVER_JOBS, SQUEUE_ALL
+    from hpchub.slurm.jobs import parse_server_jobs, parse_squeue
 
     job_name = "hpchub-spawner" if as_server else name
     job = testbed.run_as("alice", "login1", "sbatch", "--parsable", "--hold", "-p", "debug",
@@ -358,14 +359,14 @@ def test_real_jobs_with_arbitrary_names_parse_as_the_real_jobs(testbed, name, co
                 "slurmctld", "squeue", "-h", "-a", "-t", "all", "-o", "%i|%u").output.split())
 
         before = truth()
-        polled = parse_squeue(testbed.exec("hub", *squeue_argv(), user="jupyterhub").output)
+        polled = parse_squeue(testbed.exec("hub", *SQUEUE_ALL, user="jupyterhub").output)
         real = {**before, **truth()}  # a job may end between the listings, none may appear
         assert set(before) <= set(polled) | (set(before) - set(truth()))
         assert set(polled) <= set(real), set(polled) - set(real)  # no forged record
         assert {j: p.user for j, p in polled.items()} == {j: real[j] for j in polled}
         assert (polled[job_id].state, polled[job_id].partition) == ("PENDING", "debug")
-        servers = {j.job_id: j.user for j in parse_jobs(
-            testbed.exec("hub", *SQUEUE, user="jupyterhub").output)}
+        servers = {j.job_id: j.user for j in parse_server_jobs(
+            testbed.exec("hub", *SERVER_JOBS, user="jupyterhub").output)}
         assert (job_id in servers) is as_server and servers.get(job_id, "alice") == "alice"
     finally:
         testbed.exec("slurmctld", "scancel", job_id)

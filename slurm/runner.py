@@ -1,8 +1,9 @@
-"""Run commands as argv lists (never through a shell), optionally as a user via sudo."""
+"""Run commands as argv lists (never through a shell), optionally as a user through sudo."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from dataclasses import dataclass
 
 
@@ -44,13 +45,11 @@ async def run(argv: list[str], stdin: str | None = None, timeout: float = 30) ->
     return Result(proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
 
 
-async def cancel_notebook_jobs(user: str, server_name: str) -> Result | None:
-    """Cancel every job the server's notebooks started (ipyparallel engines, Dask workers):
-    stopping a server leaves none behind, even when its kernels died without cleaning up."""
-    from hpchub.jobs.request import notebook_job_name
 
-    argv = as_user(user, ["scancel", f"--name={notebook_job_name(server_name)}", f"--user={user}"])
+def run_sync(argv: list[str], timeout: float = 30) -> Result:
+    """:func:`run` for callers without an event loop of their own (notebook code, services)."""
     try:
-        return await run(argv, timeout=30)
-    except CommandTimeout:
-        return None
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise CommandTimeout(f"{argv[0]} did not answer within {timeout:.0f} s") from None
+    return Result(out.returncode, out.stdout, out.stderr)
