@@ -28,7 +28,7 @@ from . import certs
 from .options import OptionsError, SpawnRequest, UserChoices, parse_request, visible_profiles
 from .poller import poller
 from .shared_node import SharedNodeSpawner
-from .slurm import END_REASONS, SlurmSpawner
+from .slurm import SlurmSpawner
 
 _FORM = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
 
@@ -75,7 +75,8 @@ class ProfilesSpawner(wrapspawner.ProfilesSpawner):
 
     def __init__(self, **kwargs):
         self._spawn_kwargs = dict(kwargs)
-        self._request_fields: dict = {}
+        self._request_fields: dict = {}  # the validated request: stored once, in this state
+        self.end_reason = ""  # why the last server stopped, until the form has shown it
         super().__init__(**kwargs)
         self.site = load_site(self.site_path)
         self.profiles = [(p.display_name, p.name, self._class_for(p.kind), {})
@@ -110,7 +111,7 @@ class ProfilesSpawner(wrapspawner.ProfilesSpawner):
             selected=last.get("profile") or profiles[0].name,
             queue={p.name: queue_summary(p.partition) for p in profiles},
             partitions={p.name: self.site.partition(p.partition) for p in profiles if p.partition},
-            stopped=END_REASONS.pop((self.user.name, self.name), None),
+            stopped=self.take_end_reason(),
         )
 
     def options_from_form(self, formdata: dict) -> dict:
@@ -144,6 +145,7 @@ class ProfilesSpawner(wrapspawner.ProfilesSpawner):
         request = await self.validated(dict(user_options or {}))
         self.user_options = request.as_options()
         self._request_fields = request.fields()
+        self.end_reason = ""  # a new server: the last one's ending is old news
 
     @default("apply_user_options")
     def _default_apply(self):
@@ -187,6 +189,8 @@ class ProfilesSpawner(wrapspawner.ProfilesSpawner):
         self.child_class = self._class_for(profile.kind)
         self.child_config = self.child_settings(profile)
         kwargs = {**self._spawn_kwargs, "config": self.config, **self.child_config}
+        if profile.kind != "shared":
+            kwargs["hpchub_request"] = self._request_fields
         self.child_spawner = self.child_class(**kwargs)
         self.child_spawner.clear_state()
         if self.child_state:
@@ -198,11 +202,10 @@ class ProfilesSpawner(wrapspawner.ProfilesSpawner):
         return self.child_spawner
 
     def child_settings(self, profile) -> dict:
-        """Child traits; the request comes from this spawn or, after a restart, saved state."""
+        """Child traits from the site config and the profile (derived, so never stored)."""
         if profile.kind == "shared":
             return {"site_path": self.site_path}
         return {
-            "hpchub_request": self._request_fields or self.child_config.get("hpchub_request", {}),
             "runtime_prefix": self.site.runtime_prefix,
             "pending_timeout": profile.pending_timeout_s,
             "start_timeout": profile.pending_timeout_s + 180,
@@ -215,7 +218,32 @@ class ProfilesSpawner(wrapspawner.ProfilesSpawner):
             self.child_class = self._class_for(profile.kind)
             self.child_config = self.child_settings(profile)
 
+    # --------------------------------------------------------------- state
+    def get_state(self) -> dict:
+        state = super().get_state()
+        state.pop("child_conf", None)  # wrapspawner stores it; here it is derived (child_settings)
+        if self._request_fields:
+            state["request"] = self._request_fields
+        if self.end_reason:
+            state["end_reason"] = self.end_reason
+        return state
+
     def load_state(self, state):
-        # The child is rebuilt from the stored profile, request and child state.
+        # The child is rebuilt from the stored profile, request and child state. States written
+        # before the request was stored here kept it in wrapspawner's child_conf.
         self.user_options = self.user_options or {}
+        self._request_fields = dict(state.get("request")
+                                    or state.get("child_conf", {}).get("hpchub_request") or {})
+        self.end_reason = state.get("end_reason", "")
         super().load_state(state)
+
+    def clear_state(self):
+        """After a stop: the child goes, why it stopped stays (for the next form)."""
+        reason = getattr(self.child_spawner, "end_reason", "")
+        super().clear_state()
+        self.end_reason = reason or self.end_reason
+        self._request_fields = {}
+
+    def take_end_reason(self) -> str | None:
+        reason, self.end_reason = self.end_reason, ""
+        return reason or None

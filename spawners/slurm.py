@@ -36,9 +36,6 @@ from .options import SpawnRequest
 from .poller import poller
 from .script import render_script
 
-# Why servers stopped, by (user, server name): shown on the next visit to the spawn form.
-END_REASONS: dict[tuple[str, str], str] = {}
-
 
 async def cancel_notebook_jobs(user: str, server_name: str, log) -> None:  # noqa: ANN001
     """A stopping server's notebook jobs go with it (both spawners call this)."""
@@ -55,7 +52,8 @@ class SpawnFailed(RuntimeError):
 class SlurmSpawner(batchspawner.SlurmSpawner):
     """A node-profile server on Slurm. Configured per profile by :class:`ProfilesSpawner`."""
 
-    hpchub_request = Dict(help="The validated SpawnRequest fields for this server.").tag(config=True)
+    # Per spawn, not configuration: handed over by ProfilesSpawner, which stores it in its state.
+    hpchub_request = Dict(help="The validated SpawnRequest fields for this server.")
     runtime_prefix = Unicode("/opt/hpchub/venv", help="Runtime venv on the nodes").tag(config=True)
     pending_timeout = Integer(600, help="Cancel a job still queued after this many seconds"
                               ).tag(config=True)
@@ -68,6 +66,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         self._said = asyncio.Event()
         self._known_since = 0.0  # from then on, squeue must list the job while it exists
         self._port_reported = asyncio.Event()
+        self.end_reason = ""  # why Slurm ended the job, in words (kept in the wrapper's state)
 
     # --------------------------------------------------------------- state
     def get_state(self) -> dict:
@@ -281,7 +280,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             reason = explain_end(job.state) if job else "the job is gone"
             if job is not None and ended_by_time_limit(job, self.grace()):
                 reason = "it reached its time limit and was stopped cleanly"
-            END_REASONS[(self.user.name, self.name)] = f"{reason} (Slurm: {state})"
+            self.end_reason = f"{reason} (Slurm: {state})"
             self.log.info("Job %s of %s ended: %s", self.job_id, self._log_name, state)
             self.job_id = ""
             return 1

@@ -236,6 +236,9 @@ def test_two_minute_job_stops_cleanly_at_its_time_limit(testbed):
     assert state.strip() == "COMPLETED"  # the server exited on the warning, before the kill
     log = testbed.exec("login1", "cat", f"/home/bob/.hpchub-jupyter-{job}.log").output
     assert "received signal 15" in log or "Shutting down" in log, log[-1500:]
+    testbed.container("hub").restart(timeout=10)  # the reason is in the hub's database
+    testbed.wait_hub_ready()
+    bob = HubUser(testbed, "bob")
     page = bob.session.get(f"{testbed.hub_url}/hub/spawn/bob/short", timeout=30).text
     assert "reached its time limit and was stopped cleanly" in page
 
