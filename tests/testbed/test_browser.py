@@ -74,6 +74,7 @@ def test_carol_starts_an_exclusive_cpu_node_and_runs_a_cell(testbed, page, carol
 
     page.wait_for_url(re.compile(r"/user/carol/browser/lab"), timeout=120_000)
     page.goto(f"{hub}/user/carol/browser/lab?reset")  # a fresh workspace shows the launcher
+    opened = time.monotonic()
     page.locator(".jp-LauncherCard[data-category=Notebook]").first.click(timeout=60_000)
     expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=120_000)
     editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
@@ -86,6 +87,12 @@ def test_carol_starts_an_exclusive_cpu_node_and_runs_a_cell(testbed, page, carol
     finally:
         page.screenshot(path=ARTIFACTS / "jupyterlab-cell.png")
     page.screenshot(path=ARTIFACTS / "jupyterlab-cell.png")
+    # No "get notified about official Jupyter news?" prompt within 15 s of opening JupyterLab.
+    page.wait_for_timeout(max(0, 15 - (time.monotonic() - opened)) * 1000)
+    assert page.get_by_text("official Jupyter news").count() == 0
+    settings = carol.api.get(f"{hub}/user/carol/browser/lab/api/settings/"
+                             "@jupyterlab/apputils-extension:notification", timeout=30).json()
+    assert settings["schema"]["properties"]["fetchNews"]["default"] == "false", settings["schema"]
 
     page.goto(f"{hub}/hub/home")
     page.click("#stop-browser")
