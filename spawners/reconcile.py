@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -94,8 +95,20 @@ def active_users(page_size: int = 200) -> list[dict]:
 
 
 def still_orphan(job: ServerJob) -> bool:
-    """Ask the hub about the job's owner alone: does any server of theirs hold the job?"""
-    model = hub_get(f"/users/{urllib.parse.quote(job.user, safe='')}")
+    """Ask the hub about the job's owner alone: does any server of theirs hold the job?
+    An owner the hub does not know holds none; any other error says no (not this round)."""
+    try:
+        model = hub_get(f"/users/{urllib.parse.quote(job.user, safe='')}")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return True
+        log.warning("the hub did not answer about %s (%s); job %s left for now", job.user,
+                    exc.code, job.job_id)
+        return False
+    except OSError as exc:
+        log.warning("the hub did not answer about %s (%s); job %s left for now", job.user,
+                    exc, job.job_id)
+        return False
     return job.job_id not in known_job_ids([model]) if isinstance(model, dict) else False
 
 
