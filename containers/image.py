@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import subprocess
 import sys
+import time
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -13,35 +17,59 @@ import docker
 from docker.errors import APIError, NotFound
 from hpchub.spawners.start_up import PEM
 
-from .engine import TestbedError
+from .engine import TestbedError, client
 
-IMAGE = "hpchub/node:latest"
+IMAGES = {"node": "hpchub/node:latest", "hub": "hpchub/hub:latest"}
+STAGE = "hpchub/stage:{}"  # intermediate images the final two are built from
 SOURCE = Path(__file__).resolve().parent.parent
 
 
-def build_image(cli: docker.DockerClient, state: Path) -> str:
-    """Build the node image unless one from the same sources exists already."""
+def build_image(cli: docker.DockerClient, state: Path) -> dict[str, str]:
+    """Build the node and hub images unless both exist from the same sources; their ids."""
     ctx = state / "build"
     shutil.rmtree(ctx, ignore_errors=True)
     ctx.mkdir(parents=True)
-    shutil.copy(resources.files("hpchub.containers").joinpath("Dockerfile"), ctx / "Dockerfile")
+    shutil.copytree(Path(str(resources.files("hpchub.containers").joinpath("images"))), ctx,
+                    dirs_exist_ok=True)
     split_ca_bundle(Path("/etc/ssl/certs/ca-certificates.crt"), ctx / "host-ca")
     (ctx / "requirements-node.txt").write_text("\n".join(node_requirements()) + "\n")
     source = source_hash(ctx)
     try:
-        image = cli.images.get(IMAGE)
-        if image.labels.get("hpchub.source") == source:
-            return image.id
+        images = {target: cli.images.get(tag) for target, tag in IMAGES.items()}
+        if all(image.labels.get("hpchub.source") == source for image in images.values()):
+            return {target: image.id for target, image in images.items()}
     except NotFound:
         pass
     (ctx / "wheels").mkdir()
     build_wheel(ctx / "wheels")
     install_chp(state / "chp", ctx / "chp")
-    logfile = state / "build.log"
+    logs = state / "build-logs"
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir()
+    build = functools.partial(build_target, ctx=ctx, source=source, logs=logs)
+    build(cli.api, "system", STAGE.format("system"))
+    # Three independent stages at once: the runtime's Python packages, Slurm's packages (downloaded), and
+    # Slurm's auth_jwt.so (it compiles while the others download and unpack).
+    with ThreadPoolExecutor(2) as pool:
+        others = [pool.submit(build, client().api, stage, STAGE.format(stage))
+                  for stage in ("auth-jwt", "node-debs")]
+        build(cli.api, "runtime", STAGE.format("runtime"))
+        for job in others:
+            job.result()
+    for name, tag in IMAGES.items():
+        build(cli.api, name, tag)
+    return {target: cli.images.get(tag).id for target, tag in IMAGES.items()}
+
+
+def build_target(api: docker.APIClient, name: str, tag: str, *, ctx: Path, source: str,
+                 logs: Path) -> None:
+    """The image of ``images/<name>.Dockerfile``, tagged ``tag``."""
+    logfile = logs / f"{name}.log"
+    started = time.monotonic()
     with logfile.open("w") as log:
         try:
-            for chunk in cli.api.build(path=str(ctx), tag=IMAGE, rm=True, decode=True,
-                                            labels={"hpchub.source": source}):
+            for chunk in api.build(path=str(ctx), dockerfile=f"{name}.Dockerfile", tag=tag,
+                                   rm=True, decode=True, labels={"hpchub.source": source}):
                 if "stream" in chunk:
                     log.write(chunk["stream"])
                 if "error" in chunk:
@@ -50,7 +78,7 @@ def build_image(cli: docker.DockerClient, state: Path) -> str:
                                        f" (full log: {logfile})")
         except APIError as exc:
             raise TestbedError(f"image build failed: {exc} (full log: {logfile})") from None
-    return cli.images.get(IMAGE).id
+        log.write(f"hpchub: image {name} took {time.monotonic() - started:.1f} s\n")
 
 
 CHP_VERSION = "5.3.0"
@@ -115,7 +143,8 @@ def source_hash(context: Path) -> str:
     tracked = subprocess.run(["git", "-C", str(SOURCE), "ls-files", "-co", "--exclude-standard"],
                              capture_output=True, text=True)
     names = tracked.stdout.split() if tracked.returncode == 0 else []
-    packaged = ("hpchub/", "spawners/", "kernels/", "jobs/", "site_configs/", "containers/")
+    pyproject = tomllib.loads((SOURCE / "pyproject.toml").read_text())
+    packaged = tuple(f"{folder}/" for folder in pyproject["tool"]["setuptools"]["package-dir"].values())
     files += sorted(SOURCE / n for n in names if n.startswith(packaged) or n == "pyproject.toml")
     for path in files:
         if path.is_file():

@@ -2,7 +2,9 @@
 
 Every role first makes the node look like the others (same users and groups, Slurm config,
 munge), then runs the role's daemon in the foreground so that the container lives as long
-as the daemon does. Roles: ``slurmdb``, ``slurmctld``, ``slurmd``, ``login``, ``hub``.
+as the daemon does. Roles: ``slurmdb``, ``slurmctld``, ``slurmrestd``, ``slurmd``, ``login``,
+``hub MODE``. The hub off the cluster (``hub rest``, the ``hub`` image) has no Slurm, munge
+or sudo; ``hub cli`` runs on the node image, as a submit host.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ def run(*argv: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess
 def create_unix_accounts() -> None:
     """Create the site's groups and users with fixed ids; homes live on the shared volume."""
     spec = json.loads((GENERATED / "unix_accounts.json").read_text())
+    hub = spec["hub_user"]
+    if run("getent", "passwd", hub["name"], check=False, capture_output=True).returncode:
+        # Everywhere, with one uid: Slurm resolves the hub's token (its reads) on slurmctld.
+        run("groupadd", "-g", str(hub["uid"]), hub["name"])
+        run("useradd", "-M", "-u", str(hub["uid"]), "-g", str(hub["uid"]), "-d", "/srv/hpchub",
+            "-s", "/usr/sbin/nologin", "-c", "hpchub hub", hub["name"])
     for group in spec["groups"]:
         if run("getent", "group", group["name"], check=False, capture_output=True).returncode:
             run("groupadd", "-g", str(group["gid"]), group["name"])
@@ -65,6 +73,14 @@ def install_slurm_config() -> None:
         shutil.chown(path, "slurm", "slurm")
 
 
+def install_jwt_key() -> None:
+    """Slurm's JWT key, for slurmctld and slurmdbd to check the tokens slurmrestd forwards."""
+    key = SLURM_ETC / "jwt_hs256.key"
+    shutil.copy(SECRETS / "jwt_hs256.key", key)
+    shutil.chown(key, "slurm", "slurm")
+    key.chmod(0o600)
+
+
 def start_munge() -> None:
     Path("/run/munge").mkdir(exist_ok=True)
     shutil.chown("/run/munge", "munge", "munge")
@@ -81,6 +97,7 @@ def wait_for(path: str, seconds: float) -> None:
 
 def role_slurmdb() -> None:
     """MariaDB plus slurmdbd (accounting: accounts, QOS, associations)."""
+    install_jwt_key()
     conf = SLURM_ETC / "slurmdbd.conf"
     shutil.copy(GENERATED / "slurmdbd.conf", conf)
     shutil.chown(conf, "slurm", "slurm")
@@ -89,6 +106,8 @@ def role_slurmdb() -> None:
         line.split("=", 1)[1] for line in conf.read_text().splitlines()
         if line.startswith("StoragePass=")
     )
+    # Volumes outlive images, whose package users may get other uids: own the data again.
+    run("chown", "-R", "mysql:mysql", "/var/lib/mysql")
     Path("/run/mysqld").mkdir(exist_ok=True)
     shutil.chown("/run/mysqld", "mysql", "mysql")
     subprocess.Popen(["/usr/bin/mysqld_safe", "--skip-syslog"], stdout=subprocess.DEVNULL)
@@ -107,7 +126,22 @@ def role_slurmdb() -> None:
 
 
 def role_slurmctld() -> None:
+    install_jwt_key()
+    run("chown", "-R", "slurm:slurm", "/var/spool/slurmctld")  # as /var/lib/mysql above
     os.execvp("slurmctld", ["slurmctld", "-D", "-i"])
+
+
+def role_slurmrestd() -> None:
+    """slurmrestd with JWT authentication: it holds no key and checks no token itself; it
+    forwards each request's token to slurmctld/slurmdbd, which do."""
+    if run("getent", "passwd", "slurmrestd", check=False, capture_output=True).returncode:
+        run("useradd", "-r", "-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", "slurmrestd")
+    os.environ["SLURM_JWT"] = "daemon"
+    # Docker's seccomp profile forbids unshare(2); a real deployment keeps these protections.
+    os.environ["SLURMRESTD_SECURITY"] = "disable_unshare_sysv,disable_unshare_files"
+    os.execvp("slurmrestd", ["slurmrestd", "-a", "rest_auth/jwt", "-u", "slurmrestd",
+                             "-g", "slurmrestd", "-s", "openapi/v0.0.38,openapi/dbv0.0.38",
+                             "0.0.0.0:6820"])
 
 
 def role_slurmd(gpus: int) -> None:
@@ -120,13 +154,16 @@ def role_slurmd(gpus: int) -> None:
 
 
 SSHD_CONFIG = """\
-# hpchub shared node: users arrive from the hub by host-based authentication only.
+# hpchub shared node: users arrive from the hub only, with a certificate of the hub's user CA
+# (hub off the cluster) or by host-based authentication (hub on a submit host).
+TrustedUserCAKeys /etc/ssh/hpchub_user_ca.pub
+PubkeyAuthentication yes
+AuthorizedKeysFile none
 HostbasedAuthentication yes
 HostbasedUsesNameFromPacketOnly yes
 IgnoreRhosts yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-PubkeyAuthentication no
 PermitRootLogin no
 """
 SSH_CLIENT_CONFIG = """\
@@ -163,49 +200,62 @@ def role_login() -> None:
     Path("/etc/ssh/sshd_config.d/hpchub.conf").write_text(
         SSHD_CONFIG + "HostKey /etc/ssh/ssh_host_ed25519_key\n")
     Path("/etc/ssh/shosts.equiv").write_text("hub\n")
+    shutil.copy(GENERATED / "ssh_user_ca.pub", "/etc/ssh/hpchub_user_ca.pub")
     Path("/run/sshd").mkdir(exist_ok=True)
     os.execvp("/usr/sbin/sshd", ["/usr/sbin/sshd", "-D", "-e"])
 
 
-def role_hub() -> None:
-    """JupyterHub as an unprivileged user whose only privilege is the generated sudoers rule."""
+def role_hub(mode: str) -> None:
+    """JupyterHub as an unprivileged user. ``cli``: its only privilege is the generated sudoers
+    rule. ``rest``: it holds Slurm's JWT key and the SSH user CA, readable by it alone."""
     spec = json.loads((GENERATED / "unix_accounts.json").read_text())
-    hub_user = spec["hub_user"]
+    hub_user = spec["hub_user"]["name"]
     secrets = json.loads((SECRETS / "secrets.json").read_text())
     lines = "".join(f"{u['name']}:{secrets['demo_password']}\n" for u in spec["users"])
     run("chpasswd", input=lines, text=True)
-    if run("getent", "passwd", hub_user, check=False, capture_output=True).returncode:
-        # shadow: PAM checks site users' passwords; ssh-keysign signs with the host key.
-        run("useradd", "-r", "-M", "-d", "/srv/hpchub", "-s", "/usr/sbin/nologin",
-            "-G", "shadow", hub_user)
-    sudoers = Path("/etc/sudoers.d/hpchub")
-    shutil.copy(GENERATED / "sudoers", sudoers)
-    sudoers.chmod(0o440)
-    run("visudo", "-cqf", str(sudoers))
-    install_ssh_identity()
-    Path("/etc/ssh/ssh_config.d/hpchub.conf").write_text(SSH_CLIENT_CONFIG)
+    run("usermod", "-a", "-G", "shadow", hub_user)  # PAM checks site users' passwords
+    Path("/srv/hpchub").mkdir(exist_ok=True)
     run("chown", "-R", f"{hub_user}:{hub_user}", "/srv/hpchub")
+    shutil.copy(GENERATED / "ssh_known_hosts", "/etc/ssh/ssh_known_hosts")
+    if mode == "cli":
+        sudoers = Path("/etc/sudoers.d/hpchub")
+        shutil.copy(GENERATED / "sudoers", sudoers)
+        sudoers.chmod(0o440)
+        run("visudo", "-cqf", str(sudoers))
+        install_ssh_identity()  # ssh-keysign signs host-based logins with the host key
+        Path("/etc/ssh/ssh_config.d/hpchub.conf").write_text(SSH_CLIENT_CONFIG)
+    else:
+        for source, target in (("jwt_hs256.key", "/etc/hpchub/slurm-jwt.key"),
+                               ("ssh-user-ca", "/etc/hpchub/ssh-user-ca")):
+            shutil.copy(SECRETS / source, target)
+            shutil.chown(target, hub_user, hub_user)
+            Path(target).chmod(0o400)
     os.execvp("runuser", ["runuser", "-u", hub_user, "--", "hpchub", "hub",
-                          "--site", str(GENERATED / "site.yaml"), "--state-dir", "/srv/hpchub"])
+                          "--site", str(GENERATED / "site.yaml"), "--state-dir", "/srv/hpchub",
+                          "--slurm-access", mode])
 
 
 def main() -> None:
     if len(sys.argv) < 2:
-        sys.exit("usage: hpchub-node-init slurmdb|slurmctld|slurmd [GPUS]|login|hub")
-    role = sys.argv[1]
+        sys.exit("usage: hpchub-node-init slurmdb|slurmctld|slurmrestd|slurmd [GPUS]|login|"
+                 "hub rest|cli")
+    role, args = sys.argv[1], sys.argv[2:]
     create_unix_accounts()
-    install_slurm_config()
-    start_munge()
+    if not (role == "hub" and args[:1] == ["rest"]):  # the hub off the cluster has no Slurm
+        install_slurm_config()
+        start_munge()
     if role == "slurmdb":
         role_slurmdb()
     elif role == "slurmctld":
         role_slurmctld()
+    elif role == "slurmrestd":
+        role_slurmrestd()
     elif role == "slurmd":
-        role_slurmd(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+        role_slurmd(int(args[0]) if args else 0)
     elif role == "login":
         role_login()
     elif role == "hub":
-        role_hub()
+        role_hub(args[0] if args else "cli")
     else:
         sys.exit(f"hpchub-node-init: unknown role {role!r}")
 

@@ -15,6 +15,9 @@ HUB_HOST = "hub"
 GPU_DEVICE_DIR = "/dev"
 
 
+JWT_KEY = "/etc/slurm/jwt_hs256.key"  # on slurmctld and slurmdb only (see node_init)
+
+
 def slurm_conf(site: Site) -> str:
     """The cluster's slurm.conf."""
     lines = [
@@ -22,6 +25,9 @@ def slurm_conf(site: Site) -> str:
         f"SlurmctldHost={CTLD_HOST}",
         "SlurmUser=slurm",
         "AuthType=auth/munge",
+        # slurmrestd forwards each user's JWT (the hub off the cluster signs them).
+        "AuthAltTypes=auth/jwt",
+        f"AuthAltParameters=jwt_key={JWT_KEY}",
         "StateSaveLocation=/var/spool/slurmctld",
         "SlurmdSpoolDir=/var/spool/slurmd",
         "SlurmctldLogFile=/var/log/slurm/slurmctld.log",
@@ -87,6 +93,8 @@ def slurmdbd_conf(db_password: str) -> str:
     return "\n".join(
         [
             "AuthType=auth/munge",
+            "AuthAltTypes=auth/jwt",
+            f"AuthAltParameters=jwt_key={JWT_KEY}",
             f"DbdHost={DBD_HOST}",
             "SlurmUser=slurm",
             "LogFile=/var/log/slurm/slurmdbd.log",
@@ -147,6 +155,7 @@ def sacctmgr_commands(site: Site) -> list[list[str]]:
 
 
 USERS_GROUP_GID = 4999
+HUB_UID = 4990
 
 
 def unix_accounts(site: Site) -> dict:
@@ -163,7 +172,7 @@ def unix_accounts(site: Site) -> dict:
         # NERSC-style collaboration accounts (`collabsu desi`): they own the kernel releases.
         "collaboration_accounts": [{"name": c.name, "uid": c.gid, "gid": c.gid}
                                    for c in site.collaborations],
-        "hub_user": site.hub.user,
+        "hub_user": {"name": site.hub.user, "uid": HUB_UID},
     }
 
 

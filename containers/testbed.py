@@ -29,7 +29,7 @@ from hpchub.site_configs import Site, load_site
 
 from . import cgroups, render
 from .engine import TestbedError, client, ensure_base_image
-from .image import IMAGE, SOURCE, build_image
+from .image import IMAGES, SOURCE, build_image
 
 STATE_ROOT = Path(os.environ.get("HPCHUB_TESTBED_STATE", SOURCE / ".testbed"))
 
@@ -44,6 +44,8 @@ class NodeSpec:
     ports: tuple[tuple[int, int], ...] = ()
     has_secrets: bool = False  # mounts .testbed/<project>/secrets/<node> at /etc/hpchub/secrets
     cgroup_root: str = ""  # a shared node: per-user cgroups below this path (see cgroups.py)
+    image: str = "node"  # "node" (cluster) or "hub" (off the cluster), see image.IMAGES
+    sshd: bool = False  # has an SSH host key (shared nodes; the hub, for host-based login)
 
 
 @dataclass(repr=False)
@@ -54,10 +56,12 @@ class Testbed:
     site_path: Path
     project: str = "hpchub"
     hub_port: int | None = None
+    hub_mode: str | None = None  # slurm_access.mode of the hub container (default: the site's)
 
     def __post_init__(self) -> None:
         self.state = STATE_ROOT / self.project
         self.hub_port = self.hub_port or self.site.hub.port
+        self.hub_mode = self.hub_mode or self.site.slurm_access.mode
         self._cli: docker.DockerClient | None = None
 
     def __repr__(self) -> str:
@@ -88,17 +92,23 @@ class Testbed:
         """Every container, in start order."""
         shared = ((self.volume("home"), "/home"), (self.volume("software"), "/global/common/software"))
         specs = [
-            NodeSpec("slurmdb", ("slurmdb",), ((self.volume("mysql"), "/var/lib/mysql"),)),
-            NodeSpec("slurmctld", ("slurmctld",), ((self.volume("ctld"), "/var/spool/slurmctld"),)),
+            NodeSpec("slurmdb", ("slurmdb",), ((self.volume("mysql"), "/var/lib/mysql"),),
+                     has_secrets=True),
+            NodeSpec("slurmctld", ("slurmctld",), ((self.volume("ctld"), "/var/spool/slurmctld"),),
+                     has_secrets=True),
+            NodeSpec("slurmrestd", ("slurmrestd",)),
         ]
         for host in self.site.hostnames:
             specs.append(NodeSpec(host, ("slurmd", str(render.gpu_devices(self.site, host))), shared))
         for login in self.site.shared_nodes:
             specs.append(NodeSpec(login.name, ("login",), shared, has_secrets=True,
-                                  cgroup_root=login.cgroup_root))
+                                  cgroup_root=login.cgroup_root, sshd=True))
+        # Off the cluster (rest) the hub's image has no Slurm; on a submit host (cli) it does.
         specs.append(
-            NodeSpec("hub", ("hub",), (*shared, (self.volume("hubdata"), "/srv/hpchub")),
-                     ports=((self.site.hub.port, self.hub_port),), has_secrets=True)
+            NodeSpec("hub", ("hub", str(self.hub_mode)),
+                     (*shared, (self.volume("hubdata"), "/srv/hpchub")),
+                     ports=((self.site.hub.port, self.hub_port),), has_secrets=True, sshd=True,
+                     image="hub" if self.hub_mode == "rest" else "node")
         )
         return specs
 
@@ -118,18 +128,27 @@ class Testbed:
         """Make (once) the SSH host keys of the hub and shared nodes; returns public keys."""
         public = {}
         for spec in self.nodes():
-            if not spec.has_secrets:
-                continue
-            key = self.state / "secrets" / spec.name / "ssh_host_ed25519_key"
-            if not key.exists():
-                key.parent.mkdir(parents=True, exist_ok=True)
-                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", spec.name,
-                                "-f", str(key)], check=True)
-            public[spec.name] = key.with_suffix(".pub").read_text()
-        hub_secrets = self.state / "secrets" / "hub" / "secrets.json"
+            if spec.sshd:
+                key = self.state / "secrets" / spec.name / "ssh_host_ed25519_key"
+                public[spec.name] = ssh_keygen(key, spec.name)
+        return public
+
+    def node_secrets(self) -> str:
+        """Per-node secrets (once): the hub's demo password, Slurm's JWT key on slurmctld,
+        slurmdb and the hub, and the SSH user CA on the hub. Returns the CA's public key."""
+        root = self.state / "secrets"
+        for node in ("slurmctld", "slurmdb", "hub"):
+            (root / node).mkdir(parents=True, exist_ok=True)
+        hub_secrets = root / "hub" / "secrets.json"
         hub_secrets.write_text(json.dumps({"demo_password": self.secrets()["demo_password"]}))
         hub_secrets.chmod(0o600)
-        return public
+        key = root / "slurm-jwt.key"
+        if not key.exists():
+            key.write_bytes(secrets.token_bytes(32))
+            key.chmod(0o600)
+        for node in ("slurmctld", "slurmdb", "hub"):
+            shutil.copy(key, root / node / "jwt_hs256.key")
+        return ssh_keygen(root / "hub" / "ssh-user-ca", "hpchub user CA")
 
     def write_generated(self) -> str:
         """Write the generated config directory; returns a hash of its content."""
@@ -137,6 +156,7 @@ class Testbed:
         out.mkdir(parents=True, exist_ok=True)
         files = render.generated_files(self.site, self.secrets()["db_password"])
         files["ssh_known_hosts"] = render.ssh_known_hosts(self.ssh_host_keys())
+        files["ssh_user_ca.pub"] = self.node_secrets()
         files["site.yaml"] = self.site_path.read_text()
         digest = hashlib.sha256()
         for name, text in sorted(files.items()):
@@ -147,8 +167,8 @@ class Testbed:
         return digest.hexdigest()[:16]
 
     # ------------------------------------------------------------------ image
-    def build_image(self) -> str:
-        """Build the node image unless one from the same sources exists already."""
+    def build_image(self) -> dict[str, str]:
+        """Build the node and hub images unless they exist from the same sources."""
         return build_image(self.cli, self.state)
 
     # ------------------------------------------------------------------ lifecycle
@@ -161,11 +181,12 @@ class Testbed:
         with stage(times, "base image"):
             ensure_base_image(self.cli)
         with stage(times, "image build"):
-            image_id = self.build_image() if build else self.cli.images.get(IMAGE).id
+            images = (self.build_image() if build else
+                      {target: self.cli.images.get(tag).id for target, tag in IMAGES.items()})
         with stage(times, "containers"):
             config = self.write_generated()
             self.ensure_network_and_volumes()
-            self.start_nodes(image_id, config)
+            self.start_nodes(images, config)
         with stage(times, "slurm ready"):
             self.wait_slurm_ready()
         with stage(times, "hub ready"):
@@ -192,18 +213,22 @@ class Testbed:
                 except NotFound:
                     self.cli.volumes.create(vol, labels=self.labels)
 
-    def start_nodes(self, image_id: str, config: str) -> None:
-        """Create missing or outdated containers in dependency order."""
-        fingerprint = f"{image_id}:{config}"
-        for spec in self.nodes():
+    def start_nodes(self, images: dict[str, str], config: str) -> None:
+        """Create missing or outdated containers in dependency order (outdated ones are all
+        removed first: a new layout may give a node an address an old container still holds)."""
+        specs = self.nodes()
+        fingerprints = {s.name: f"{images[s.image]}:{config}:{' '.join(s.command)}" for s in specs}
+        for spec in reversed(specs):
             container = self.find(spec.name)
-            if container and container.labels.get("hpchub.fingerprint") == fingerprint:
+            if container and container.labels.get("hpchub.fingerprint") != fingerprints[spec.name]:
+                retire(container)
+        for spec in specs:
+            container = self.find(spec.name)
+            if container:
                 if container.status != "running":
                     container.start()
                 continue
-            if container:
-                retire(container)
-            self.create(spec, fingerprint).start()
+            self.create(spec, fingerprints[spec.name]).start()
             if spec.name == "slurmdb":
                 self.wait_dbd_and_load_accounts()
 
@@ -227,7 +252,7 @@ class Testbed:
             mounts += [docker.types.Mount(f"{spec.cgroup_root}/{controller}", str(path), type="bind")
                        for controller, path in cgroups.ensure(self.project, spec.name).items()]
         return self.cli.containers.create(
-            IMAGE,
+            IMAGES[spec.image],
             command=list(spec.command),
             name=self.container_name(spec.name),
             hostname=spec.name,
@@ -398,6 +423,15 @@ def stage(times: dict[str, float], name: str) -> Iterator[None]:
     print(f"testbed: {name:<12} {times[name]:6.1f} s", flush=True)
 
 
+def ssh_keygen(key: Path, comment: str) -> str:
+    """An ed25519 key pair at ``key`` (made once); the public key."""
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment,
+                        "-f", str(key)], check=True)
+    return key.with_suffix(".pub").read_text()
+
+
 def retire(container) -> None:
     """Stop (daemons save their state, e.g. slurmctld's job list), then remove."""
     try:
@@ -420,11 +454,13 @@ def free_subnet(taken: list[str]) -> ipaddress.IPv4Network:
     raise TestbedError("no free /24 in 172.28.0.0/14 for the testbed network")
 
 
-def from_site(site_path: str | Path, project: str = "hpchub", hub_port: int | None = None) -> Testbed:
+def from_site(site_path: str | Path, project: str = "hpchub", hub_port: int | None = None,
+              hub_mode: str | None = None) -> Testbed:
     path = Path(site_path)
     if not path.exists():
         path = Path(str(resources.files("hpchub.site_configs").joinpath(f"{site_path}.yaml")))
     site = load_site(path)
     if not site.runnable_testbed:
         raise TestbedError(f"site {site.name!r} is not a runnable testbed (runnable_testbed: false)")
-    return Testbed(site=site, site_path=path, project=project, hub_port=hub_port)
+    return Testbed(site=site, site_path=path, project=project, hub_port=hub_port,
+                   hub_mode=hub_mode)

@@ -12,7 +12,7 @@ def cmd_testbed(args: argparse.Namespace) -> int:
     from hpchub.containers.testbed import from_site
 
     try:
-        bed = from_site(args.site, project=args.project)
+        bed = from_site(args.site, project=args.project, hub_mode=args.hub_mode)
         if args.action == "up":
             start = time.monotonic()
             bed.up(build=not args.no_build)
@@ -57,7 +57,7 @@ def exec_arguments(args: argparse.Namespace) -> tuple[str | None, str, list[str]
 def cmd_hub(args: argparse.Namespace) -> int:
     from hpchub.hub import run_hub
 
-    return run_hub(args.site, args.state_dir)
+    return run_hub(args.site, args.state_dir, args.slurm_access)
 
 
 def cmd_site(args: argparse.Namespace) -> int:
@@ -86,11 +86,15 @@ def parser() -> argparse.ArgumentParser:
     tb.add_argument("--keep-data", action="store_true", help="down: keep volumes")
     tb.add_argument("--no-build", action="store_true", help="up: reuse the existing image")
     tb.add_argument("--user", default="root", help="exec: run as this user")
+    tb.add_argument("--hub-mode", choices=["rest", "cli"],
+                    help="up: how the hub reaches Slurm (default: the site's slurm_access.mode)")
     tb.set_defaults(func=cmd_testbed)
 
     hub = sub.add_parser("hub", help="run JupyterHub for a site")
     hub.add_argument("--site", required=True)
     hub.add_argument("--state-dir", default="/srv/hpchub")
+    hub.add_argument("--slurm-access", choices=["rest", "cli"],
+                     help="override the site's slurm_access.mode")
     hub.set_defaults(func=cmd_hub)
 
     from hpchub.kernels.cli import add_parser as add_kernels

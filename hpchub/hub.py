@@ -12,14 +12,18 @@ from hpchub.site_configs import Site, load_site
 CONFIG_TEMPLATE = """\
 # Written by `hpchub hub`; edit the site config instead.
 from hpchub.hub import configure
-configure(c, {site!r}, {state!r})
+configure(c, {site!r}, {state!r}, {mode!r})
 """
 
 
-def configure(c, site_path: str, state_dir: str) -> Site:  # noqa: ANN001 - traitlets Config
-    """Fill a JupyterHub config object from the site config."""
+def configure(c, site_path: str, state_dir: str,  # noqa: ANN001 - traitlets Config
+              slurm_access: str | None = None) -> Site:
+    """Fill a JupyterHub config object from the site config (``slurm_access`` overrides the
+    site's ``slurm_access.mode``)."""
     site = load_site(site_path)
     state = Path(state_dir)
+    mode = slurm_access or site.slurm_access.mode
+    connect_slurm(site, mode)
     c.JupyterHub.bind_url = f"http://0.0.0.0:{site.hub.port}"
     c.JupyterHub.hub_ip = "0.0.0.0"
     c.JupyterHub.hub_connect_ip = os.uname().nodename
@@ -50,6 +54,9 @@ def configure(c, site_path: str, state_dir: str) -> Site:  # noqa: ANN001 - trai
 
     c.JupyterHub.spawner_class = "hpchub.spawners.profiles.ProfilesSpawner"
     c.ProfilesSpawner.site_path = str(site_path)
+    # Off the cluster the hub has no sudo: it signs a short-lived certificate per user.
+    c.SharedNodeSpawner.ssh_login = "certificate" if mode == "rest" else "hostbased"
+    c.SharedNodeSpawner.ssh_key_dir = str(state / "ssh-certificates")
     c.Spawner.cmd = [f"{site.runtime_prefix}/bin/jupyterhub-singleuser"]
     c.Spawner.default_url = "/lab"
     # Servers list the kernels of the collaborations the user's groups can read.
@@ -66,7 +73,8 @@ def configure(c, site_path: str, state_dir: str) -> Site:  # noqa: ANN001 - trai
         "name": "hpchub-reconciler",
         "command": [sys.executable, "-m", "hpchub.spawners.reconcile",
                     "--interval", str(site.hub.orphan_check_interval_s),
-                    "--min-age", str(site.hub.orphan_min_age_s)],
+                    "--min-age", str(site.hub.orphan_min_age_s),
+                    "--site", str(site_path), "--slurm-access", mode],
     }]
     # /hub/metrics needs a token with read:metrics: Prometheus scrapes with this service's.
     c.JupyterHub.services.append({"name": "prometheus", "api_token": metrics_token(state)})
@@ -82,6 +90,14 @@ def configure(c, site_path: str, state_dir: str) -> Site:  # noqa: ANN001 - trai
     return site
 
 
+def connect_slurm(site: Site, mode: str):  # noqa: ANN201 - hpchub.slurm.client.SlurmClient
+    """This process's Slurm client: slurmrestd (``rest``) or Slurm's commands (``cli``)."""
+    from hpchub.slurm.client import connect
+
+    access = site.slurm_access
+    return connect(mode, access.rest_url, access.jwt_key_file, site.hub.user)
+
+
 def metrics_token(state: Path) -> str:
     """The scrape token in ``<state>/prometheus-token`` (made once, readable by the hub only)."""
     path = state / "prometheus-token"
@@ -92,13 +108,14 @@ def metrics_token(state: Path) -> str:
     return path.read_text().strip()
 
 
-def run_hub(site_path: str, state_dir: str) -> int:
+def run_hub(site_path: str, state_dir: str, slurm_access: str | None = None) -> int:
     state = Path(state_dir)
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o700)
     load_site(site_path)  # fail here, with the key named, rather than inside JupyterHub
     config = state / "jupyterhub_config.py"
-    config.write_text(CONFIG_TEMPLATE.format(site=str(site_path), state=str(state)))
+    config.write_text(CONFIG_TEMPLATE.format(site=str(site_path), state=str(state),
+                                             mode=slurm_access))
     os.chdir(state)
     os.execvp("jupyterhub", ["jupyterhub", "-f", str(config)])
     return 0

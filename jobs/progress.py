@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hpchub.slurm.cli import CommandTimeout, SlurmError, slurm
+from hpchub.slurm.client import CommandTimeout, SlurmError, slurm
 from hpchub.slurm.jobs import JobInfo
 from hpchub.slurm.messages import pending_message
 

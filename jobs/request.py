@@ -8,7 +8,7 @@ import pwd
 
 from hpchub.site_configs import Site
 from hpchub.slurm import jobs
-from hpchub.slurm.cli import CommandTimeout, SlurmError, slurm
+from hpchub.slurm.client import CommandTimeout, SlurmError, slurm
 from hpchub.slurm.flags import JobRequest
 from hpchub.slurm.hostlist import expand_hostlist
 from hpchub.slurm.times import walltime_minutes

@@ -141,6 +141,27 @@ class KernelValidation(Strict):
     time: Walltime = "00:15:00"
 
 
+class SlurmAccess(Strict):
+    """How the hub reaches Slurm (docs/slurm-access.md)."""
+
+    mode: Literal["rest", "cli"] = Field(
+        default="cli",
+        description="rest: the hub is off the cluster and calls slurmrestd with a short-lived "
+                    "JWT per user; cli: the hub runs on a submit host and calls Slurm's commands "
+                    "(sbatch/scancel as the user through sudo)")
+    rest_url: str = Field(default="http://slurmrestd:6820", pattern=r"^https?://[^\s]+$",
+                          description="slurmrestd's address (mode rest)")
+    jwt_key_file: str = Field(
+        default="/etc/hpchub/slurm-jwt.key",
+        description="HS256 key shared with slurmctld and slurmdbd (AuthAltParameters=jwt_key=); "
+                    "readable only by the hub's account (mode rest)")
+    ssh_ca_key_file: str = Field(
+        default="/etc/hpchub/ssh-user-ca",
+        description="OpenSSH user CA whose public key the shared nodes trust "
+                    "(TrustedUserCAKeys); the hub signs a certificate per user with it (mode rest; "
+                    "mode cli logs in by host-based authentication)")
+
+
 class Hub(Strict):
     port: int = Field(default=8000, ge=1, le=65535)
     admin_users: tuple[str, ...] = ()
@@ -186,6 +207,7 @@ class Site(Strict):
     kernel_validation: KernelValidation = KernelValidation()
     network: Network = Network()
     hub: Hub = Hub()
+    slurm_access: SlurmAccess = SlurmAccess()
 
     @property
     def hostnames(self) -> list[str]:

@@ -31,17 +31,25 @@ def _allows(fields: dict[str, str], key: str, names: set[str]) -> bool | None:
     return bool(names - listed) if excluded else bool(names & listed)
 
 
-def parse_reservations(text: str, user: str, accounts: tuple[str, ...],
-                       groups: tuple[str, ...]) -> tuple[str, ...]:
-    """Names of reservations from ``scontrol -o show res`` that ``user`` may use.
-
-    As Slurm decides: every list the reservation sets must admit the user (a job must match
-    both ``Users`` and ``Accounts`` when both are set)."""
-    names = []
+def reservation_fields(text: str) -> list[dict[str, str]]:
+    """Each line of ``scontrol -o show reservation`` as {key: value}."""
+    rows = []
     for line in text.splitlines():
         fields: dict[str, str] = {}
         for key, value in re.findall(r"(\w+)=(\S*)", line):
             fields.setdefault(key, value)  # a later "Users=" inside a comment changes nothing
+        rows.append(fields)
+    return rows
+
+
+def usable_reservations(rows: list[dict[str, str]], user: str, accounts: tuple[str, ...],
+                        groups: tuple[str, ...]) -> tuple[str, ...]:
+    """Names of the reservations (``scontrol``'s field names) that ``user`` may use.
+
+    As Slurm decides: every list the reservation sets must admit the user (a job must match
+    both ``Users`` and ``Accounts`` when both are set)."""
+    names = []
+    for fields in rows:
         name = fields.get("ReservationName", "")
         if not NAME.fullmatch(name) or fields.get("State") not in ("ACTIVE", "INACTIVE"):
             continue

@@ -46,16 +46,56 @@ def _optional(**flags: object) -> list[str]:
     return [f"--{name.replace('_', '-')}={value}" for name, value in flags.items() if value]
 
 
-def server_flags(req: ServerRequest, home: str, comment: str, grace_s: int) -> list[str]:
-    """Flags of a server job; the script comes on stdin."""
-    return ["--parsable", f"--job-name={SERVER_JOB_NAME}", f"--partition={req.partition}",
-            f"--nodes={req.nodes}", f"--time={req.time}", f"--chdir={home}",
-            f"--output={home}/.hpchub-jupyter-%j.log", f"--comment={comment}",
-            f"--signal=B:TERM@{grace_s}",
+@dataclass(frozen=True)
+class BatchJob:
+    """One server job as hpchub submits it; each backend spells it its own way (``sbatch``
+    flags, slurmrestd's job description)."""
+
+    name: str
+    partition: str | None
+    nodes: int
+    time: str
+    workdir: str
+    output: str  # with Slurm's %j
+    comment: str
+    account: str | None = None
+    qos: str | None = None
+    reservation: str | None = None
+    gpus_per_node: int = 0
+
+
+def server_job(req: ServerRequest, home: str, comment: str) -> BatchJob:
+    """The job of a server. Its script stops the server before the time limit by itself:
+    slurmrestd cannot ask for ``--signal=B:...`` (only sbatch may), so neither backend does."""
+    return BatchJob(name=SERVER_JOB_NAME, partition=req.partition, nodes=req.nodes,
+                    time=req.time, workdir=home, output=f"{home}/.hpchub-jupyter-%j.log",
+                    comment=comment, account=req.account, qos=req.qos,
+                    reservation=req.reservation, gpus_per_node=req.gpus_per_node)
+
+
+def sbatch_flags(job: BatchJob) -> list[str]:
+    """``sbatch`` flags of a server job; the script comes on stdin."""
+    return ["--parsable", f"--job-name={job.name}", f"--partition={job.partition}",
+            f"--nodes={job.nodes}", f"--time={job.time}", f"--chdir={job.workdir}",
+            f"--output={job.output}", f"--comment={job.comment}",
             # A server that lost its node is gone: never restart it silently elsewhere.
             "--no-requeue",
-            *_optional(account=req.account, qos=req.qos, reservation=req.reservation,
-                       gpus_per_node=req.gpus_per_node)]
+            *_optional(account=job.account, qos=job.qos, reservation=job.reservation,
+                       gpus_per_node=job.gpus_per_node)]
+
+
+def rest_job(job: BatchJob, environment: dict[str, str]) -> dict[str, object]:
+    """slurmrestd 0.0.38's job description of a server job (its keys are sbatch's options;
+    note ``requeue: false`` would turn requeueing *on*, so only ``no_requeue`` is sent)."""
+    desc: dict[str, object] = {
+        "name": job.name, "partition": job.partition, "nodes": str(job.nodes),
+        "time_limit": job.time, "current_working_directory": job.workdir,
+        "standard_output": job.output, "comment": job.comment, "no_requeue": True,
+        "environment": environment,
+    }
+    optional = {"account": job.account, "qos": job.qos, "reservation": job.reservation,
+                "gpus_per_node": str(job.gpus_per_node) if job.gpus_per_node else None}
+    return {**desc, **{key: value for key, value in optional.items() if value}}
 
 
 def job_flags(req: JobRequest, job_name: str) -> list[str]:

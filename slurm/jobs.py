@@ -69,8 +69,13 @@ class JobInfo:
         return self.state in RUNNING
 
     @property
+    def unknown(self) -> bool:
+        """Slurm's record could not be read: neither queued, running nor ended."""
+        return self.state == "UNKNOWN"
+
+    @property
     def ended(self) -> bool:
-        return not (self.pending or self.running)
+        return not (self.pending or self.running or self.unknown)
 
 
 def parse_squeue_line(line: str) -> JobInfo | None:

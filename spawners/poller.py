@@ -13,7 +13,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from hpchub.slurm.cli import CommandTimeout, SlurmError, slurm
+from hpchub.slurm.client import CommandTimeout, SlurmError, slurm
 from hpchub.slurm.jobs import JobInfo
 
 from . import metrics

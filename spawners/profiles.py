@@ -18,8 +18,8 @@ from importlib import resources
 import jinja2
 import wrapspawner
 from hpchub.site_configs import Site, load_site
-from hpchub.slurm.accounts import parse_reservations
-from hpchub.slurm.cli import CommandTimeout, SlurmError, slurm
+from hpchub.slurm.accounts import usable_reservations
+from hpchub.slurm.client import CommandTimeout, SlurmError, slurm
 from hpchub.slurm.hostlist import expand_hostlist
 from tornado import web
 from traitlets import Unicode, default
@@ -54,7 +54,7 @@ async def user_choices(site: Site, user: str) -> UserChoices:
     default = site.default_account if site.default_account in accounts else (accounts or ("",))[0]
     return UserChoices(
         accounts=accounts, default_account=default, qos_by_account=qos_by_account,
-        reservations=parse_reservations(reservations, user, accounts, groups), groups=groups,
+        reservations=usable_reservations(reservations, user, accounts, groups), groups=groups,
     )
 
 

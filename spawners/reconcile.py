@@ -23,8 +23,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from hpchub.slurm.cli import CommandTimeout, SlurmError, slurm
+from hpchub.site_configs import load_site
+from hpchub.slurm.client import CommandTimeout, SlurmError, slurm
 from hpchub.slurm.jobs import SERVER_JOB_NAME, ServerJob, is_server_comment
+
+from hpchub.hub import connect_slurm
 
 from .certs import hub_client_context
 
@@ -154,7 +157,11 @@ def main() -> None:
     ap.add_argument("--min-age", type=float, default=300)
     ap.add_argument("--page-size", type=int, default=200, help="users per hub API request")
     ap.add_argument("--once", action="store_true", help="one round, then exit")
+    ap.add_argument("--site", required=True, help="the site config (how to reach Slurm)")
+    ap.add_argument("--slurm-access", choices=["rest", "cli"], help="default: the site's mode")
     args = ap.parse_args()
+    site = load_site(args.site)
+    connect_slurm(site, args.slurm_access or site.slurm_access.mode)
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s reconcile] %(message)s")
     while True:
         try:

@@ -17,11 +17,13 @@ _ENV.filters["shquote"] = lambda value: shlex.quote(str(value))
 
 
 def render_script(*, user: str, profile: str, env: dict[str, str], command: list[str],
-                  runtime_bin: str, grace_s: int, template: str | None = None) -> str:
+                  runtime_bin: str, grace_s: int, stop_after_s: int,
+                  template: str | None = None) -> str:
     bad = [k for k in env if not ENV_NAME.match(k)]
     if bad:
         raise ValueError(f"invalid environment variable names: {bad}")
     text = template or resources.files("hpchub.spawners").joinpath(
         "templates/singleuser.sh.j2").read_text()
     return _ENV.from_string(text).render(user=user, profile=profile, env=env, command=command,
-                                         runtime_bin=runtime_bin, grace_s=grace_s)
+                                         runtime_bin=runtime_bin, grace_s=grace_s,
+                                         stop_after_s=stop_after_s)

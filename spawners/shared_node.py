@@ -1,13 +1,15 @@
 """JupyterLab on a shared interactive node, without Slurm (as NERSC does on login nodes).
 
-The hub runs ``ssh NODE hpchub-shared-launch`` as the user (host-based SSH authentication,
-through the hub's sudoers rule). The least-loaded node of the pool is chosen; CPU and memory
-limits per user come from the site config.
+The hub runs ``ssh USER@NODE hpchub-shared-launch`` and logs in as the user either with a
+short-lived certificate it signs (``ssh_login = "certificate"``: a hub off the cluster, see
+:mod:`.ssh_certs`) or by host-based authentication as the user through its sudoers rule
+(``"hostbased"``: a hub on a submit host). The least-loaded node of the pool is chosen; CPU
+and memory limits per user come from the site config.
 
-ssh runs on the hub host as the user, so it must read nothing the user controls: ``-F
-/dev/null`` skips ``~/.ssh/config`` (whose ``Match exec``, ``ProxyCommand`` or
-``LocalCommand`` would run the user's code on the hub host), and the options that matter are
-given on the command line (no user known-hosts file, no identity files, no agent).
+ssh must read nothing the user controls: ``-F /dev/null`` skips any ``~/.ssh/config`` (whose
+``Match exec``, ``ProxyCommand`` or ``LocalCommand`` would run the user's code on the hub
+host), and the options that matter are given on the command line (no user known-hosts file,
+no identity files but the hub's, no agent).
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from collections import Counter
 from hpchub.site_configs import load_site
 from hpchub.slurm.runner import CommandTimeout, as_user, run
 from jupyterhub.spawner import Spawner
-from traitlets import Integer, List, Unicode
+from traitlets import Enum, Integer, List, Unicode
 
 from . import certs
 from .slurm import cancel_notebook_jobs
+from .ssh_certs import UserCertificates
 
 # Always set, whatever the site adds: nothing from the user's home directory is read.
 SSH_FIXED = ("BatchMode=yes", "ConnectTimeout=10", "UserKnownHostsFile=/dev/null",
@@ -31,6 +34,16 @@ SSH_FIXED = ("BatchMode=yes", "ConnectTimeout=10", "UserKnownHostsFile=/dev/null
              "ForwardAgent=no", "ForwardX11=no", "ClearAllForwardings=yes", "LogLevel=ERROR")
 # Servers per shared node started by this hub, for least-loaded placement.
 _LOAD: Counter[str] = Counter()
+_CERTIFICATES: dict[tuple[str, str], UserCertificates] = {}
+
+
+def _certificates(spawner: SharedNodeSpawner) -> UserCertificates:
+    """The hub's certificate issuer (one per CA and directory, shared by every spawner)."""
+    ca, directory = spawner.site.slurm_access.ssh_ca_key_file, spawner.ssh_key_dir
+    if (ca, directory) not in _CERTIFICATES:
+        _CERTIFICATES[ca, directory] = UserCertificates(ca, directory,
+                                                        spawner.ssh_certificate_lifetime)
+    return _CERTIFICATES[ca, directory]
 
 
 class SharedNodeSpawner(Spawner):
@@ -38,14 +51,26 @@ class SharedNodeSpawner(Spawner):
     node = Unicode("")
     pid = Integer(0)
     start_timeout = Integer(60).tag(config=True)
+    ssh_login = Enum(
+        ["certificate", "hostbased"], default_value="hostbased",
+        help="""How the hub logs in to shared nodes as the user: "certificate" (a user
+        certificate signed with the site's ``slurm_access.ssh_ca_key_file``, valid
+        ``ssh_certificate_lifetime`` seconds; no sudo) or "hostbased" (ssh run as the user
+        through the hub's sudoers rule, with the hub host's key).""",
+    ).tag(config=True)
+    ssh_certificate_lifetime = Integer(
+        300, help="Seconds a login certificate is valid (it is signed anew when a third is left)"
+    ).tag(config=True)
+    ssh_key_dir = Unicode(
+        "/srv/hpchub/ssh-certificates",
+        help="Private directory of the per-user keys and certificates (certificate login)",
+    ).tag(config=True)
     ssh_options = List(
         Unicode(),
-        default_value=["HostbasedAuthentication=yes", "EnableSSHKeysign=yes",
-                       "PreferredAuthentications=hostbased",
-                       "GlobalKnownHostsFile=/etc/ssh/ssh_known_hosts"],
-        help="""ssh ``-o`` options for reaching shared nodes as the user (how the hub
-        authenticates). No ssh configuration file is read (``-F /dev/null``); options that keep
-        the user's ``~/.ssh`` out (no ProxyCommand, identity files, agent...) are always added.""",
+        default_value=["GlobalKnownHostsFile=/etc/ssh/ssh_known_hosts"],
+        help="""Extra ssh ``-o`` options for reaching shared nodes. No ssh configuration file is
+        read (``-F /dev/null``); options that keep the user's ``~/.ssh`` out (no ProxyCommand,
+        identity files, agent...) and those of ``ssh_login`` are always added.""",
     ).tag(config=True)
 
     def __init__(self, **kwargs):
@@ -59,13 +84,23 @@ class SharedNodeSpawner(Spawner):
         pool = [n.name for n in self.site.shared_nodes]
         return min(pool, key=lambda name: (_LOAD[name], pool.index(name)))
 
-    def ssh_argv(self, *argv: str) -> list[str]:
-        options = [arg for option in (*self.ssh_options, *SSH_FIXED) for arg in ("-o", option)]
-        return ["/usr/bin/ssh", "-F", "/dev/null", *options, self.node, "--", *argv]
+    def ssh_argv(self, login: list[str], *argv: str) -> list[str]:
+        options = [arg for option in (*login, *self.ssh_options, *SSH_FIXED)
+                   for arg in ("-o", option)]
+        return ["/usr/bin/ssh", "-F", "/dev/null", *options, "-l", self.user.name, self.node,
+                "--", *argv]
 
     async def ssh(self, *argv: str, stdin: str | None = None, timeout: float = 30):
-        return await run(as_user(self.user.name, self.ssh_argv(*argv)), stdin=stdin,
-                         timeout=timeout)
+        if self.ssh_login == "hostbased":
+            login = ["HostbasedAuthentication=yes", "EnableSSHKeysign=yes",
+                     "PreferredAuthentications=hostbased"]
+            command = as_user(self.user.name, self.ssh_argv(login, *argv))
+        else:
+            key, cert = await _certificates(self).identity(self.user.name)
+            login = [f"IdentityFile={key}", f"CertificateFile={cert}",
+                     "PreferredAuthentications=publickey"]
+            command = self.ssh_argv(login, *argv)
+        return await run(command, stdin=stdin, timeout=timeout)
 
     def get_state(self) -> dict:
         state = super().get_state()

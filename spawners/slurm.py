@@ -23,8 +23,8 @@ import pwd
 import time
 
 import batchspawner
-from hpchub.slurm.cli import CommandTimeout, SlurmError, slurm
-from hpchub.slurm.flags import server_flags
+from hpchub.slurm.client import CommandTimeout, SlurmError, SlurmUnavailable, slurm
+from hpchub.slurm.flags import server_job
 from hpchub.slurm.hostlist import first_host
 from hpchub.slurm.jobs import JobInfo, server_comment
 from hpchub.slurm.messages import ended_by_time_limit, explain_end, explain_reason, pending_message
@@ -134,14 +134,18 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         script = render_script(
             user=self.user.name, profile=req.profile, env=self.job_env(),
             command=self.job_command(), runtime_bin=f"{self.runtime_prefix}/bin",
-            grace_s=self.grace(),
+            grace_s=self.grace(), stop_after_s=walltime_seconds(req.time) - self.grace(),
         )
-        flags = server_flags(req, home, server_comment(self.user.name, self.name), self.grace())
+        job = server_job(req, home, server_comment(self.user.name, self.name))
         try:
-            return await slurm().submit(self.user.name, flags, script, timeout=60)
+            return await slurm().submit(self.user.name, job, script, timeout=60)
         except CommandTimeout:
             raise SpawnFailed("Slurm did not accept the job within 60 s (the controller may be "
-                              "busy or down). Nothing was started; please try again.") from None
+                              "busy or down). If it was queued anyway, hpchub cancels it; "
+                              "please try again.") from None
+        except SlurmUnavailable as exc:
+            raise SpawnFailed(f"The scheduler is not answering ({exc}). Nothing was started; "
+                              "please try again in a few minutes.") from None
         except (SlurmError, ValueError) as exc:
             raise SpawnFailed(f"Slurm refused the job: {exc}") from None
 

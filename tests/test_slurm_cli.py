@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hpchub.slurm.accounts import parse_associations, parse_reservations
+from hpchub.slurm.accounts import parse_associations, reservation_fields, usable_reservations
 from hpchub.slurm.hostlist import first_host
 from hpchub.slurm.jobs import (
     is_server_comment,
@@ -66,6 +66,10 @@ def test_job_id_and_hosts():
     assert first_host("g1") == "g1"
 
 
+def usable(text: str, user: str, accounts: tuple[str, ...], groups: tuple[str, ...]):
+    return usable_reservations(reservation_fields(text), user, accounts, groups)
+
+
 def test_associations_and_reservations():
     assert parse_associations("desi|debug,normal\ngeneral|normal\n") == {
         "desi": ("debug", "normal"), "general": ("normal",)}
@@ -73,19 +77,19 @@ def test_associations_and_reservations():
            "Accounts=(null) State=ACTIVE\n"
            "ReservationName=desi-day Users=(null) Accounts=desi State=INACTIVE\n"
            "ReservationName=lsst-only Users=(null) Accounts=lsst Groups=(null) State=ACTIVE\n")
-    assert parse_reservations(res, "alice", ("desi", "general"), ()) == ("hack", "desi-day")
-    assert parse_reservations(res, "bob", ("lsst",), ()) == ("lsst-only",)
+    assert usable(res, "alice", ("desi", "general"), ()) == ("hack", "desi-day")
+    assert usable(res, "bob", ("lsst",), ()) == ("lsst-only",)
 
 
 def test_reservation_exclusions_are_read_as_slurm_does():
     res = ("ReservationName=not-alice Users=-alice Accounts=(null) Groups=(null) State=ACTIVE\n"
            "ReservationName=not-desi Users=(null) Accounts=-desi State=ACTIVE\n"
            "ReservationName=both Users=bob Accounts=lsst State=ACTIVE\n")
-    assert parse_reservations(res, "alice", ("desi",), ()) == ()
-    assert parse_reservations(res, "bob", ("lsst",), ()) == ("not-alice", "not-desi", "both")
-    assert parse_reservations(res, "carol", ("desi", "lsst"), ()) == ("not-alice", "not-desi")
+    assert usable(res, "alice", ("desi",), ()) == ()
+    assert usable(res, "bob", ("lsst",), ()) == ("not-alice", "not-desi", "both")
+    assert usable(res, "carol", ("desi", "lsst"), ()) == ("not-alice", "not-desi")
     sneaky = "ReservationName=x Users=bob State=ACTIVE Comment=a Users=alice\n"
-    assert parse_reservations(sneaky, "alice", (), ()) == ()
+    assert usable(sneaky, "alice", (), ()) == ()
 
 
 @pytest.mark.parametrize("body", [b'{"port": 8888, "ip": "10.0.0.1"}', b'{"exec_prefix": "x"}',

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 from hpchub.site_configs import bundled_site
-from hpchub.slurm.flags import server_flags
+from hpchub.slurm.flags import rest_job, sbatch_flags, server_job
 from hpchub.spawners.options import OptionsError, UserChoices, parse_request, visible_profiles
 from hpchub.spawners.script import render_script
 from hypothesis import given, settings
@@ -89,7 +89,8 @@ def test_hostile_values_never_reach_a_request(field, value):
     assert req.account in ALICE.accounts and req.qos in ("normal", "interactive", "debug")
     assert req.reservation in (None, *ALICE.reservations)
     assert 1 <= req.nodes <= 3
-    for arg in server_flags(req, "/home/alice", "hpchub:alice/x", 120):
+    job = server_job(req, "/home/alice", "hpchub:alice/x")
+    for arg in [*sbatch_flags(job), *map(str, rest_job(job, {}).values())]:
         assert "\n" not in arg and "$(" not in arg and "`" not in arg
 
 
@@ -100,7 +101,7 @@ def test_script_values_are_inert_in_bash(tmp_path_factory, value):
     """Any environment value survives bash verbatim: nothing is executed or expanded."""
     script = render_script(user="alice", profile="cpu", env={"JUPYTERHUB_PROBE": value},
                            command=["printenv", "JUPYTERHUB_PROBE"], runtime_bin="/nonexistent",
-                           grace_s=120)
+                           grace_s=120, stop_after_s=3600)
     home = tmp_path_factory.mktemp("home")
     done = subprocess.run(["bash", "-c", script], capture_output=True,
                           env={"HOME": str(home), "PATH": os.environ["PATH"]})
@@ -112,13 +113,21 @@ def test_script_values_are_inert_in_bash(tmp_path_factory, value):
 def test_server_flags_carry_every_choice():
     req = parse_request(SITE, {"profile": "configurable", "nodes": "2", "account": "desi",
                                "qos": "debug", "reservation": "desi-hack"}, ALICE)
-    argv = server_flags(req, "/home/alice", "hpchub:alice/big", 120)
+    job = server_job(req, "/home/alice", "hpchub:alice/big")
+    argv = sbatch_flags(job)
     assert argv[0] == "--parsable"
     for flag in ["--partition=regular", "--nodes=2", "--account=desi", "--qos=debug",
-                 "--reservation=desi-hack", "--signal=B:TERM@120", "--chdir=/home/alice"]:
+                 "--reservation=desi-hack", "--no-requeue", "--chdir=/home/alice"]:
         assert flag in argv
-    gpu = parse_request(SITE, {"profile": "gpu"}, ALICE)
-    assert "--gpus-per-node=2" in server_flags(gpu, "/home/alice", "c", 120)
+    desc = rest_job(job, {"HOME": "/home/alice"})
+    assert {k: desc[k] for k in ("partition", "nodes", "account", "qos", "reservation",
+                                 "current_working_directory", "no_requeue")} == {
+        "partition": "regular", "nodes": "2", "account": "desi", "qos": "debug",
+        "reservation": "desi-hack", "current_working_directory": "/home/alice",
+        "no_requeue": True}
+    assert "requeue" not in desc  # slurmrestd turns requeueing on for any "requeue" value
+    gpu = server_job(parse_request(SITE, {"profile": "gpu"}, ALICE), "/home/alice", "c")
+    assert "--gpus-per-node=2" in sbatch_flags(gpu) and rest_job(gpu, {})["gpus_per_node"] == "2"
 
 
 def test_unknown_keys_answer_is_bounded():

@@ -73,7 +73,7 @@ def test_account_membership_is_enforced(testbed):
     assert allowed.ok, allowed.output
 
 
-@pytest.mark.parametrize("submit_host", ["login1", "hub"])
+@pytest.mark.parametrize("submit_host", ["login1", "g1"])
 def test_srun_reaches_compute_nodes(testbed, submit_host):
     done = testbed.run_as("dave", submit_host, "srun", "-p", "debug", "-N3", "hostname")
     assert done.ok, done.output

@@ -131,7 +131,8 @@ def test_reconciler_reads_every_page_of_active_users(testbed):
     try:
         held = {r[0] for u in ("alice", "bob") for r in hpchub_jobs(testbed, u) if r[2] == "RUNNING"}
         result = testbed.exec("hub", "python3", "-m", "hpchub.spawners.reconcile", "--once",
-                              "--page-size", "1", "--min-age", "0", user="jupyterhub",
+                              "--page-size", "1", "--min-age", "0",
+                              "--site", "/etc/hpchub/generated/site.yaml", user="jupyterhub",
                               env=reconciler_env(testbed))
         assert "round done" in result.output and "cancelling" not in result.output, result.output
         time.sleep(2)
@@ -339,6 +340,27 @@ free_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_charac
                     min_size=1, max_size=120)
 
 
+HUB_VIEW = """
+import asyncio, json
+from hpchub.hub import connect_slurm
+from hpchub.site_configs import load_site
+from hpchub.slurm.client import slurm
+connect_slurm(load_site("/etc/hpchub/generated/site.yaml"), "rest")
+async def view():
+    jobs, servers = await slurm().jobs(), await slurm().server_jobs()
+    print(json.dumps([{j.job_id: (j.user, j.state, j.partition) for j in jobs.values()},
+                      {j.job_id: j.user for j in servers}]))
+asyncio.run(view())
+"""
+
+
+def hub_view(testbed) -> tuple[dict, dict]:
+    """Jobs and server jobs as the hub's slurmrestd client reads them."""
+    out = testbed.exec("hub", "python3", "-c", HUB_VIEW, user="jupyterhub").output
+    jobs, servers = json.loads(out.strip().splitlines()[-1])
+    return {k: tuple(v) for k, v in jobs.items()}, servers
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
 @given(name=free_text, comment=free_text, as_server=st.booleans())
 def test_real_jobs_with_arbitrary_names_parse_as_the_real_jobs(testbed, name, comment, as_server):
@@ -359,14 +381,19 @@ def test_real_jobs_with_arbitrary_names_parse_as_the_real_jobs(testbed, name, co
                 "slurmctld", "squeue", "-h", "-a", "-t", "all", "-o", "%i|%u").output.split())
 
         before = truth()
-        polled = parse_squeue(testbed.exec("hub", *SQUEUE_ALL, user="jupyterhub").output)
+        views = {  # the cli backend's parsers on a submit host, and the hub's slurmrestd client
+            "cli": ({j.job_id: (j.user, j.state, j.partition) for j in parse_squeue(testbed.exec(
+                        "login1", *SQUEUE_ALL, user="jupyterhub").output).values()},
+                    {j.job_id: j.user for j in parse_server_jobs(
+                        testbed.exec("login1", *SERVER_JOBS, user="jupyterhub").output)}),
+            "rest": hub_view(testbed),
+        }
         real = {**before, **truth()}  # a job may end between the listings, none may appear
-        assert set(before) <= set(polled) | (set(before) - set(truth()))
-        assert set(polled) <= set(real), set(polled) - set(real)  # no forged record
-        assert {j: p.user for j, p in polled.items()} == {j: real[j] for j in polled}
-        assert (polled[job_id].state, polled[job_id].partition) == ("PENDING", "debug")
-        servers = {j.job_id: j.user for j in parse_server_jobs(
-            testbed.exec("hub", *SERVER_JOBS, user="jupyterhub").output)}
-        assert (job_id in servers) is as_server and servers.get(job_id, "alice") == "alice"
+        for polled, servers in views.values():
+            assert set(before) <= set(polled) | (set(before) - set(truth()))
+            assert set(polled) <= set(real), set(polled) - set(real)  # no forged record
+            assert {j: p[0] for j, p in polled.items()} == {j: real[j] for j in polled}
+            assert polled[job_id][1:] == ("PENDING", "debug")
+            assert (job_id in servers) is as_server and servers.get(job_id, "alice") == "alice"
     finally:
         testbed.exec("slurmctld", "scancel", job_id)

@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -42,12 +41,14 @@ def ensure_running(user: HubUser, *names: str) -> None:
             user.start(name, {"profile": name})
 
 
-@pytest.fixture(scope="module")
-def alice(testbed):
-    user = HubUser(testbed, "alice")
-    yield user
-    for name in list(user.model().get("servers", {})):
-        user.stop(name)
+def restart_hub(testbed, user: str, servers: tuple[str, ...]) -> HubUser:
+    """Restart the hub container; ``user`` logged in again once ``servers`` are ready."""
+    testbed.container("hub").restart(timeout=10)
+    testbed.wait_hub_ready()
+    fresh = HubUser(testbed, user)
+    wait_until(lambda: all((fresh.server(n) or {}).get("ready") for n in servers),
+               60, "servers were not ready after the hub restart")
+    return fresh
 
 
 def test_profile_page_shows_only_allowed_profiles(testbed):
@@ -181,11 +182,7 @@ def test_metrics_are_exposed(testbed, alice):
 def test_hub_restart_reattaches_running_servers(testbed, alice):
     ensure_running(alice, "cpu", "shared")
     jobs_before = hpchub_jobs(testbed, "alice")
-    testbed.container("hub").restart(timeout=10)
-    testbed.wait_hub_ready()
-    fresh = HubUser(testbed, "alice")
-    wait_until(lambda: all((fresh.server(n) or {}).get("ready") for n in ("cpu", "shared")),
-               60, "servers were not ready after the hub restart")
+    fresh = restart_hub(testbed, "alice", ("cpu", "shared"))
     assert fresh.run_code("cpu", "print('still here')").strip() == "still here"
     assert fresh.run_code("shared", "print('still here')").strip() == "still here"
     assert hpchub_jobs(testbed, "alice") == jobs_before  # same job, no orphan, none lost

@@ -1,0 +1,7 @@
+# The hub off the cluster: no Slurm, no munge, no sudo; Python, ssh and node (the proxy).
+FROM hpchub/stage:runtime
+COPY chp/ /opt/chp/
+COPY wheels/ install-hpchub.sh /tmp/wheels/
+RUN sh /tmp/wheels/install-hpchub.sh
+ENV PATH=/opt/hpchub/venv/bin:$PATH
+ENTRYPOINT ["/usr/bin/tini", "--", "/opt/hpchub/venv/bin/hpchub-node-init"]

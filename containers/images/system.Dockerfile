@@ -1,0 +1,18 @@
+# The testbed's images are built from the files in this folder (hpchub/containers/image.py):
+# system -> (runtime | auth-jwt | node-debs, built at once) -> hub, node.
+# This stage: Debian packages every node and the hub share.
+FROM debian:bookworm
+ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8
+# Daemons are started by node_init, never by package scripts during the build.
+RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends \
+      openmpi-bin libopenmpi-dev libpmix-dev \
+      python3 python3-venv python3-dev gcc make \
+      nodejs openssh-server openssh-client tini \
+      iproute2 iputils-ping procps psmisc ca-certificates curl less hostname \
+ && rm -rf /var/lib/apt/lists/*
+# Trust what the host trusts (package registries may be reached through the host's CA).
+COPY host-ca/ /usr/local/share/ca-certificates/hpchub-host-ca/
+RUN update-ca-certificates >/dev/null
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1

@@ -1,0 +1,175 @@
+"""The ``rest`` backend: slurmrestd (OpenAPI v0.0.38, ``rest_auth/jwt``) for a hub off the
+cluster, with no munge key, Slurm config, Slurm binaries or sudo.
+
+Every call carries a short-lived token of the user it acts for (:mod:`.tokens`): submit and
+cancel as the server's user, reads (all jobs in one request) as the hub's own account. A
+refused token is renewed once; a second refusal is reported in words. Transport failures and
+5xx answers raise :class:`SlurmUnavailable` (the poller then keeps every server's last state:
+unknown, never ended). Nothing is ever submitted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from . import rest_parse
+from .client import SlurmClient, SlurmError, SlurmUnavailable
+from .flags import BatchJob, rest_job
+from .jobs import LIVE_STATES, SERVER_JOB_NAME, JobInfo, ServerJob, notebook_job_name
+from .runner import CommandTimeout
+from .tokens import TokenMinter
+
+log = logging.getLogger("hpchub.slurm")
+
+API = "v0.0.38"
+LIVE = set(LIVE_STATES.split(","))
+# A refused token: SLURM_PROTOCOL_AUTHENTICATION_ERROR, ESLURM_AUTH_*, and the "zero bytes"
+# of a controller that closes the connection on a token it rejects (as 22.05's does).
+AUTH_ERRORS = {1007, 5005, *range(6000, 6100)}
+
+
+class TokenRefused(SlurmError):
+    """Slurm refused the user's token."""
+
+
+class SlurmREST(SlurmClient):
+    """A slurmrestd client; ``hub_user`` is the account reads act as."""
+
+    def __init__(self, url: str, jwt_key_file: str, hub_user: str, token_lifetime_s: int = 600,
+                 cache_s: float = 60.0):
+        super().__init__(cache_s)
+        self.url = url.rstrip("/")
+        self.hub_user = hub_user
+        self.tokens = TokenMinter(jwt_key_file, token_lifetime_s)
+        self.requests = 0  # for benchmarks: slurmrestd requests made by this process
+
+    # -- transport -------------------------------------------------------------------------
+    async def call(self, method: str, path: str, user: str, body: dict | None = None,
+                   query: dict[str, str] | None = None, timeout: float = 20,
+                   renew: bool = True) -> Any:
+        """One request as ``user``; its decoded JSON. Renews a refused token once."""
+        try:
+            return await self._request(method, path, user, body, query, timeout)
+        except TokenRefused:
+            if not renew:
+                raise
+            log.warning("Slurm refused %s's token; asking once more with a new one", user)
+            self.tokens.forget(user)
+            return await self._request(method, path, user, body, query, timeout)
+
+    async def _request(self, method: str, path: str, user: str, body: dict | None,
+                       query: dict[str, str] | None, timeout: float) -> Any:
+        url = f"{self.url}{path}" + (f"?{urlencode(query)}" if query else "")
+        request = HTTPRequest(
+            url, method=method, request_timeout=timeout, connect_timeout=min(5.0, timeout),
+            body=json.dumps(body) if body is not None else None,
+            headers={"X-SLURM-USER-NAME": user, "X-SLURM-USER-TOKEN": self.tokens.token(user),
+                     "Content-Type": "application/json", "Accept": "application/json"})
+        self.requests += 1
+        try:
+            response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as exc:
+            # Only a request that reached slurmrestd may have done something: a timeout then.
+            if "timeout during request" in str(exc).lower():
+                raise CommandTimeout(f"slurmrestd did not answer within {timeout:.0f} s") from None
+            raise SlurmUnavailable(f"slurmrestd at {self.url} is not reachable: {exc}") from None
+        try:
+            payload = json.loads(response.body or b"null")
+        except ValueError:
+            payload = None
+        errors = payload.get("errors") if isinstance(payload, dict) else None
+        errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+        numbers = {e.get("error_number", e.get("error_code")) for e in errors}
+        words = "; ".join(str(e.get("description") or e.get("error") or "")[:300]
+                          for e in errors if e.get("description") or e.get("error"))
+        if response.code in (401, 403) or numbers & AUTH_ERRORS:
+            raise TokenRefused(f"the scheduler refused the request: {words or response.code}")
+        if payload is None:
+            raise SlurmUnavailable(f"slurmrestd answered HTTP {response.code} without valid JSON")
+        if response.code >= 500 and not errors:
+            raise SlurmUnavailable(f"slurmrestd answered HTTP {response.code}")
+        if response.code != 200 or errors:
+            raise SlurmError(words or f"slurmrestd answered HTTP {response.code}")
+        return payload
+
+    async def _get_jobs(self, timeout: float) -> Any:
+        return await self.call("GET", f"/slurm/{API}/jobs", self.hub_user, timeout=timeout)
+
+    # -- jobs ------------------------------------------------------------------------------
+    async def jobs(self, timeout: float = 20) -> dict[str, JobInfo]:
+        payload = await self._get_jobs(timeout)
+        try:
+            return rest_parse.parse_jobs(payload, time.time())
+        except rest_parse.BadAnswer as exc:
+            raise SlurmUnavailable(str(exc)) from None
+
+    async def server_jobs(self, timeout: float = 60) -> list[ServerJob]:
+        payload = await self._get_jobs(timeout)
+        try:
+            return rest_parse.server_jobs(payload, SERVER_JOB_NAME, LIVE)
+        except rest_parse.BadAnswer as exc:
+            raise SlurmUnavailable(str(exc)) from None
+
+    async def comment(self, job_id: str, timeout: float = 60) -> str:
+        payload = await self.call("GET", f"/slurm/{API}/job/{quote(job_id)}", self.hub_user,
+                                  timeout=timeout)
+        try:
+            return rest_parse.comment(payload, job_id)
+        except rest_parse.BadAnswer as exc:
+            raise SlurmUnavailable(str(exc)) from None
+
+    async def submit(self, user: str, job: BatchJob, script: str, timeout: float = 60) -> str:
+        # The batch shell starts with this environment only (sbatch would pass the caller's).
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": job.workdir, "USER": user,
+               "LOGNAME": user, "LANG": "C.UTF-8"}
+        body = {"script": script, "job": rest_job(job, env)}
+        path = f"/slurm/{API}/job/submit"
+        try:  # a timeout is never retried: its job may exist (the reconciler cancels it)
+            payload = await self.call("POST", path, user, body=body, timeout=timeout, renew=False)
+        except TokenRefused:
+            # Asked once more with a new token, unless the first attempt made the job after all.
+            self.tokens.forget(user)
+            made = rest_parse.job_ids_commented(await self._get_jobs(timeout), user,
+                                                job.comment, LIVE)
+            if made:
+                return made[0]
+            payload = await self.call("POST", path, user, body=body, timeout=timeout, renew=False)
+        try:
+            return rest_parse.job_id_of(payload)
+        except rest_parse.BadAnswer as exc:
+            raise SlurmError(str(exc)) from None
+
+    async def cancel(self, user: str, job_id: str, timeout: float = 30) -> None:
+        await self.call("DELETE", f"/slurm/{API}/job/{quote(job_id)}", user,
+                        query={"signal": "KILL"}, timeout=timeout)
+
+    async def cancel_notebook_jobs(self, user: str, server_name: str, timeout: float = 30) -> None:
+        payload = await self._get_jobs(timeout)
+        try:
+            ids = rest_parse.job_ids_named(payload, user, notebook_job_name(server_name), LIVE)
+        except rest_parse.BadAnswer as exc:
+            raise SlurmUnavailable(str(exc)) from None
+        for job_id in ids:
+            await self.cancel(user, job_id, timeout)
+
+    # -- what the user may use -------------------------------------------------------------
+    async def _fetch_associations(self, user: str) -> dict[str, tuple[str, ...]]:
+        payload = await self.call("GET", f"/slurmdb/{API}/associations", user,
+                                  query={"user": user})
+        try:
+            return rest_parse.associations(payload)
+        except rest_parse.BadAnswer as exc:
+            raise SlurmUnavailable(str(exc)) from None
+
+    async def _fetch_reservations(self) -> list[dict[str, str]]:
+        payload = await self.call("GET", f"/slurm/{API}/reservations", self.hub_user)
+        try:
+            return rest_parse.reservations(payload, time.time())
+        except rest_parse.BadAnswer as exc:
+            raise SlurmUnavailable(str(exc)) from None

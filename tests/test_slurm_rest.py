@@ -1,0 +1,201 @@
+"""The slurmrestd client against a stand-in slurmrestd that answers badly on purpose.
+
+The real slurmrestd is exercised by the whole testbed suite (the hub's default mode); this
+stand-in adds the answers a healthy testbed never gives: invalid JSON, unknown states, missing
+fields, 5xx, refused tokens, timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from hpchub.slurm import rest_parse
+from hpchub.slurm.client import SlurmUnavailable, use
+from hpchub.slurm.flags import BatchJob
+from hpchub.slurm.rest import SlurmREST, TokenRefused
+from hpchub.slurm.runner import CommandTimeout
+from hpchub.slurm.tokens import sign
+from hpchub.spawners.poller import SlurmPoller
+from tornado import web
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
+NOW = int(time.time())
+JOB = {"job_id": 7, "user_name": "alice", "job_state": "RUNNING", "state_reason": "None",
+       "nodes": "c1", "start_time": NOW - 60, "end_time": NOW + 3540, "partition": "regular",
+       "priority": 10, "time_limit": 60, "name": "hpchub-spawner", "comment": "hpchub:alice/x",
+       "submit_time": NOW - 70}
+AUTH_FAILURE = (500, {"errors": [{"error_code": 5005,
+                                  "error": "Zero Bytes were transmitted or received"}]})
+
+
+class FakeRestd:
+    """Answers from a queue of (status, body) per path; records every request."""
+
+    def __init__(self):
+        self.answers: dict[str, list[tuple[int, object]]] = {}
+        self.requests: list[tuple[str, str, dict]] = []
+
+    def app(self) -> web.Application:
+        fake = self
+
+        class Handler(web.RequestHandler):
+            async def _any(self):
+                fake.requests.append((self.request.method, self.request.path,
+                                      dict(self.request.headers)))
+                queue = fake.answers.get(self.request.path) or [(404, {"errors": []})]
+                status, body = queue.pop(0) if len(queue) > 1 else queue[0]
+                if body == "hang":
+                    await asyncio.sleep(5)
+                    body = {}
+                self.set_status(status)
+                self.finish(body if isinstance(body, (str, bytes)) else json.dumps(body))
+
+            get = post = delete = _any
+
+        return web.Application([(r"/.*", Handler)])
+
+
+@pytest.fixture()
+def restd(tmp_path):
+    key = tmp_path / "jwt.key"
+    key.write_bytes(b"k" * 32)
+    fake = FakeRestd()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    sockets = bind_sockets(0, "127.0.0.1")
+    server = HTTPServer(fake.app())
+    server.add_sockets(sockets)
+    client = SlurmREST(f"http://127.0.0.1:{sockets[0].getsockname()[1]}", str(key), "jupyterhub")
+    yield fake, client, loop
+    use(None)
+    server.stop()
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+def test_tokens_are_hs256_with_the_user_and_an_expiry():
+    token = sign({"exp": 10, "sun": "alice"}, b"secret")
+    header, payload, _ = token.split(".")
+    assert json.loads(_unb64(header)) == {"alg": "HS256", "typ": "JWT"}
+    assert json.loads(_unb64(payload)) == {"exp": 10, "sun": "alice"}
+    # the known HS256 signature of this header and payload (RFC 7515 construction)
+    import base64
+    import hashlib
+    import hmac
+    expected = base64.urlsafe_b64encode(hmac.new(b"secret", f"{header}.{payload}".encode(),
+                                                 hashlib.sha256).digest()).rstrip(b"=").decode()
+    assert token.endswith("." + expected)
+
+
+def _unb64(text: str) -> bytes:
+    import base64
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def test_jobs_are_read_as_the_hub_with_its_token(restd):
+    fake, client, loop = restd
+    fake.answers["/slurm/v0.0.38/jobs"] = [(200, {"jobs": [JOB], "errors": []})]
+    jobs = loop.run_until_complete(client.jobs())
+    assert jobs["7"].running and jobs["7"].user == "alice" and jobs["7"].limit_s == 3600
+    headers = fake.requests[0][2]
+    assert headers["X-Slurm-User-Name"] == "jupyterhub"
+    claims = json.loads(_unb64(headers["X-Slurm-User-Token"].split(".")[1]))
+    assert claims["sun"] == "jupyterhub" and claims["exp"] > time.time() + 300
+
+
+@pytest.mark.parametrize("answer", [
+    (200, "not json {"), (200, {"jobs": "nope"}), (502, "<html>bad gateway</html>"),
+    (200, {"jobs": [{**JOB, "job_id": None}]}), (200, {"jobs": [{**JOB, "user_name": 5}]}),
+    (503, {"errors": []}),
+])
+def test_unusable_answers_keep_every_server_unknown(restd, answer):
+    """Broken answers are errors: the poller keeps the last snapshot, marked stale."""
+    fake, client, loop = restd
+    use(client)
+    fake.answers["/slurm/v0.0.38/jobs"] = [(200, {"jobs": [JOB]}), answer]
+    poller = SlurmPoller()
+    first = loop.run_until_complete(poller.refresh())
+    assert first.ok and first.jobs["7"].running
+    second = loop.run_until_complete(poller.refresh())
+    assert not second.ok and second.error and second.jobs["7"].running  # never "ended"
+
+
+def test_unknown_state_or_bad_field_is_unknown_never_ended(restd):
+    fake, client, loop = restd
+    odd = [{**JOB, "job_state": "WARPED"}, {**JOB, "job_id": 8, "nodes": ["c1"]},
+           {**JOB, "job_id": 9, "time_limit": "soon"}]
+    fake.answers["/slurm/v0.0.38/jobs"] = [(200, {"jobs": odd})]
+    jobs = loop.run_until_complete(client.jobs())
+    assert {j: (i.unknown, i.ended, i.pending, i.running) for j, i in jobs.items()} == {
+        j: (True, False, False, False) for j in ("7", "8", "9")}
+
+
+def test_slurmrestd_down_or_slow_is_unavailable(restd):
+    fake, client, loop = restd
+    fake.answers["/slurm/v0.0.38/jobs"] = [(200, "hang")]
+    with pytest.raises(CommandTimeout):
+        loop.run_until_complete(client.jobs(timeout=0.5))
+    client.url = "http://127.0.0.1:9"  # nothing listens there
+    with pytest.raises(SlurmUnavailable):
+        loop.run_until_complete(client.jobs())
+
+
+def submit(client, loop) -> str:
+    job = BatchJob(name="hpchub-spawner", partition="debug", nodes=1, time="00:30:00",
+                   workdir="/home/alice", output="/home/alice/log-%j", comment="hpchub:alice/x")
+    return loop.run_until_complete(client.submit("alice", job, "#!/bin/sh\ntrue\n"))
+
+
+def test_refused_token_is_renewed_once_and_nothing_is_submitted_twice(restd):
+    fake, client, loop = restd
+    fake.answers["/slurm/v0.0.38/job/submit"] = [AUTH_FAILURE, (200, {"job_id": 42, "errors": []})]
+    fake.answers["/slurm/v0.0.38/jobs"] = [(200, {"jobs": []})]
+    assert submit(client, loop) == "42"
+    posts = [r for r in fake.requests if r[0] == "POST"]
+    assert len(posts) == 2
+    assert posts[0][2]["X-Slurm-User-Token"] != posts[1][2]["X-Slurm-User-Token"]
+    # between the two: a look for a job the first attempt may have made after all
+    assert [r[1] for r in fake.requests] == ["/slurm/v0.0.38/job/submit", "/slurm/v0.0.38/jobs",
+                                              "/slurm/v0.0.38/job/submit"]
+
+
+def test_a_job_made_by_the_refused_attempt_is_used_not_submitted_again(restd):
+    fake, client, loop = restd
+    fake.answers["/slurm/v0.0.38/job/submit"] = [AUTH_FAILURE]
+    fake.answers["/slurm/v0.0.38/jobs"] = [(200, {"jobs": [{**JOB, "job_id": 43,
+                                                            "job_state": "PENDING"}]})]
+    assert submit(client, loop) == "43"
+    assert sum(r[0] == "POST" for r in fake.requests) == 1
+
+
+def test_token_refused_twice_is_reported_in_words(restd):
+    fake, client, loop = restd
+    fake.answers["/slurm/v0.0.38/job/submit"] = [AUTH_FAILURE]
+    fake.answers["/slurm/v0.0.38/jobs"] = [(200, {"jobs": []})]
+    with pytest.raises(TokenRefused, match="the scheduler refused the request: Zero Bytes"):
+        submit(client, loop)
+    assert sum(r[0] == "POST" for r in fake.requests) == 2
+
+
+def test_slurm_refusal_keeps_slurms_words(restd):
+    fake, client, loop = restd
+    fake.answers["/slurm/v0.0.38/job/submit"] = [(500, {"errors": [{
+        "error_code": 2045, "error": "Invalid account or account/partition combination"}]})]
+    with pytest.raises(Exception, match="Invalid account"):
+        submit(client, loop)
+    assert sum(r[0] == "POST" for r in fake.requests) == 1
+
+
+def test_associations_and_reservations_from_json():
+    assert rest_parse.associations({"associations": [
+        {"account": "desi", "qos": ["debug", "normal"]}, {"account": "general"},
+        {"account": "bad name", "qos": ["x"]}]}) == {"desi": ("debug", "normal"), "general": ()}
+    rows = rest_parse.reservations({"reservations": [
+        {"name": "hack", "users": "alice", "accounts": "", "start_time": NOW - 5,
+         "end_time": NOW + 60}]}, NOW)
+    assert rows == [{"ReservationName": "hack", "State": "ACTIVE", "Users": "alice",
+                     "Accounts": "(null)", "Groups": "(null)"}]
