@@ -3,8 +3,9 @@
 N lightweight jobs (1 CPU ``sleep``, as the servers' stand-ins) run on the testbed. Then, for a
 window of W seconds each, slurmctld's own counters (``sdiag``: REQUEST_JOB_INFO*) are read
 while
-- hpchub: the real shared poller (hpchub.spawners.poller) runs in the hub container in its
-  steady state (every server running, no spawn in progress);
+- hpchub, both modes: the real shared poller (hpchub.spawners.poller) in its steady state
+  (every server running, no spawn in progress): ``rest`` in the hub container (off the
+  cluster, through slurmrestd; its requests are counted too), ``cli`` on login1 (squeue);
 - vanilla: batchspawner 1.3.0's per-server query, exactly as it runs it
   (``squeue -h -j <id> -o '%T %B'`` for each server), every JupyterHub poll interval (30 s).
 
@@ -20,12 +21,16 @@ from common import testbed
 
 HPCHUB = r'''
 import asyncio, sys
+from hpchub.hub import connect_slurm
+from hpchub.site_configs import load_site
 from hpchub.spawners.poller import SlurmPoller
+client = connect_slurm(load_site("/etc/hpchub/generated/site.yaml"), sys.argv[2])
 async def main(window):
     poller = SlurmPoller()
     poller.watch()
     await asyncio.sleep(window)
 asyncio.run(main(float(sys.argv[1])))
+print("requests", getattr(client, "requests", 0))
 '''
 
 VANILLA = r'''
@@ -47,13 +52,16 @@ def job_info_rpcs(bed) -> int:
                                           out, re.M))
 
 
-def measure(bed, script: str, *args: str, window: float) -> float:
+def measure(bed, node: str, script: str, *args: str, window: float) -> tuple[float, float]:
+    """(job-info RPCs/min, slurmrestd requests/min) while ``script`` runs on ``node``."""
     bed.exec("slurmctld", "sdiag", "-r")
     before = job_info_rpcs(bed)
-    result = bed.exec("hub", "python3", "-c", script, str(window), *args, user="jupyterhub")
+    result = bed.exec(node, "python3", "-c", script, str(window), *args, user="jupyterhub")
     if not result.ok:
         raise RuntimeError(result.output[-2000:])
-    return (job_info_rpcs(bed) - before) * 60.0 / window
+    requests = re.findall(r"^requests (\d+)$", result.output, re.M)
+    return ((job_info_rpcs(bed) - before) * 60.0 / window,
+            int(requests[-1]) * 60.0 / window if requests else 0.0)
 
 
 def main() -> None:
@@ -62,7 +70,8 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=60)
     args = parser.parse_args()
     bed = testbed()
-    print(f"{'servers':>8} {'hpchub RPC/min':>15} {'vanilla RPC/min':>16} {'ratio':>7}")
+    print(f"{'servers':>8} {'rest RPC/min':>13} {'restd req/min':>14} {'cli RPC/min':>12} "
+          f"{'vanilla RPC/min':>16} {'vanilla/rest':>13}")
     for n in args.sizes:
         ids = []
         for _ in range(n):
@@ -70,10 +79,12 @@ def main() -> None:
                              "-t", "30", "-o", "/dev/null", "--wrap", "sleep 1800")
             ids.append(job.output.strip())
         try:
-            ours = measure(bed, HPCHUB, window=args.window)
-            vanilla = measure(bed, VANILLA, ",".join(ids), window=args.window)
-            ratio = vanilla / ours if ours else float("inf")
-            print(f"{n:>8} {ours:>15.1f} {vanilla:>16.1f} {ratio:>6.1f}x", flush=True)
+            rest, restd = measure(bed, "hub", HPCHUB, "rest", window=args.window)
+            cli, _ = measure(bed, "login1", HPCHUB, "cli", window=args.window)
+            vanilla, _ = measure(bed, "login1", VANILLA, ",".join(ids), window=args.window)
+            ratio = vanilla / rest if rest else float("inf")
+            print(f"{n:>8} {rest:>13.1f} {restd:>14.1f} {cli:>12.1f} {vanilla:>16.1f} "
+                  f"{ratio:>12.1f}x", flush=True)
         finally:
             bed.exec("slurmctld", "scancel", *ids)
 

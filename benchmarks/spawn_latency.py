@@ -1,10 +1,13 @@
-"""Click-to-ready latency on the idle testbed: hpchub vs vanilla batchspawner + ProfilesSpawner.
+"""Click-to-ready latency on the idle testbed: hpchub in both modes vs vanilla batchspawner +
+ProfilesSpawner, in one run.
 
-Both hubs run in the same hub container against the same cluster, in the same run; spawns
-alternate between them. "Ready" is the moment the hub's REST API reports the server ready,
-measured from the spawn request (what the spawn page waits for).
+hpchub runs in the hub container, first off the cluster (``rest``: slurmrestd), then as a
+submit host (``cli``); vanilla, which needs Slurm's commands and sudo, runs on login1 (a submit
+host). Spawns alternate between hpchub and vanilla. "Ready" is the moment the hub's REST API
+reports the server ready, measured from the spawn request (what the spawn page waits for); the
+clients run on login1.
 
-    .venv/bin/python benchmarks/spawn_latency.py [--rounds 10]
+    .venv/bin/python benchmarks/spawn_latency.py [--rounds 10] [--modes rest cli]
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from pathlib import Path
 
 from common import summary, testbed
+from hpchub.containers.testbed import from_site
 from spawn_phases import phases, report
 
 CLIENT = r'''
@@ -51,29 +55,39 @@ print(json.dumps({"seconds": elapsed}))
 '''
 
 
+VANILLA = "login1"  # a submit host: vanilla batchspawner runs `sudo -E -u USER sbatch`
+HPCHUB = "http://hub:8000"
+
+
 def start_vanilla(bed) -> None:
     config = Path(__file__).with_name("vanilla_hub_config.py").read_text()
-    bed.container("hub").exec_run(["bash", "-c", "mkdir -p /srv/vanilla"])
-    bed.exec("hub", "python3", "-c",
+    password = bed.secrets()["demo_password"]
+    bed.exec(VANILLA, "mkdir", "-p", "/srv/vanilla")
+    # PAM login on login1 for the benchmark's run only (sshd there takes no passwords anyway).
+    lines = "".join(f"{u.name}:{password}\n" for u in bed.site.users)
+    bed.exec(VANILLA, "python3", "-c", f"import subprocess; subprocess.run(['chpasswd'], "
+             f"input={lines!r}, text=True, check=True); "
              f"open('/srv/vanilla/config.py', 'w').write({config!r})")
-    bed.container("hub").exec_run(
+    bed.container(VANILLA).exec_run(
         ["bash", "-c", "cd /srv/vanilla && nohup jupyterhub -f config.py > hub.log 2>&1 &"],
         detach=True)
     for _ in range(120):
-        if bed.exec("hub", "curl", "-sf", "http://127.0.0.1:8003/hub/health").ok:
+        if bed.exec(VANILLA, "curl", "-sf", "http://127.0.0.1:8003/hub/health").ok:
             return
         time.sleep(0.5)
-    raise RuntimeError("vanilla hub did not start:\n" + bed.exec("hub", "tail", "-30",
+    raise RuntimeError("vanilla hub did not start:\n" + bed.exec(VANILLA, "tail", "-30",
                                                                  "/srv/vanilla/hub.log").output)
 
 
 def stop_vanilla(bed) -> None:
-    bed.exec("hub", "bash", "-c", "pkill -f 'jupyterhub -f config.py'; "
+    bed.exec(VANILLA, "bash", "-c", "pkill -f 'jupyterhub -f config.py'; "
              "pkill -f 'configurable-http-proxy.*8004'; true")
+    for user in bed.site.users:
+        bed.exec(VANILLA, "usermod", "-p", "!", user.name)
 
 
 def spawn_once(bed, base: str, user: str, server: str, options: dict) -> float:
-    result = bed.exec("hub", "python3", "-c", CLIENT, base, user,
+    result = bed.exec(VANILLA, "python3", "-c", CLIENT, base, user,
                       bed.secrets()["demo_password"], server, json.dumps(options))
     if not result.ok:
         raise RuntimeError(result.output[-2000:])
@@ -83,26 +97,38 @@ def spawn_once(bed, base: str, user: str, server: str, options: dict) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--modes", nargs="+", default=["rest", "cli"], choices=["rest", "cli"])
     args = parser.parse_args()
     bed = testbed()
     start_vanilla(bed)
-    ours, vanilla = [], []
+    ours: dict[str, list[float]] = {}
+    vanilla: list[float] = []
     try:
-        spawn_once(bed, "http://127.0.0.1:8000", "alice", "bench", {"profile": "cpu"})  # warm-up
-        spawn_once(bed, "http://127.0.0.1:8003", "bob", "", {"profile": "cpu"})
-        for i in range(args.rounds):
-            ours.append(spawn_once(bed, "http://127.0.0.1:8000", "alice", "bench",
-                                   {"profile": "cpu"}))
-            vanilla.append(spawn_once(bed, "http://127.0.0.1:8003", "bob", "", {"profile": "cpu"}))
-            print(f"round {i + 1}: hpchub {ours[-1]:5.2f} s   vanilla {vanilla[-1]:5.2f} s",
-                  flush=True)
+        for mode in args.modes:
+            from_site(bed.site_path, project=bed.project, hub_mode=mode).up(build=False)
+            spawn_once(bed, HPCHUB, "alice", "bench", {"profile": "cpu"})  # warm-up
+            spawn_once(bed, "http://127.0.0.1:8003", "bob", "", {"profile": "cpu"})
+            ours[mode] = []
+            for i in range(args.rounds):
+                ours[mode].append(spawn_once(bed, HPCHUB, "alice", "bench", {"profile": "cpu"}))
+                vanilla.append(spawn_once(bed, "http://127.0.0.1:8003", "bob", "",
+                                          {"profile": "cpu"}))
+                print(f"{mode} round {i + 1}: hpchub {ours[mode][-1]:5.2f} s   "
+                      f"vanilla {vanilla[-1]:5.2f} s", flush=True)
+            if mode == args.modes[-1]:
+                print(report(phases(bed, "alice", "bench", args.rounds)))
     finally:
         stop_vanilla(bed)
-    print("hpchub  :", summary(ours))
-    print("vanilla :", summary(vanilla))
+        bed.up(build=False)  # the site's own mode again
     import statistics
-    print(f"ratio vanilla/hpchub (median): {statistics.median(vanilla) / statistics.median(ours):.2f}x")
-    print(report(phases(bed, "alice", "bench", args.rounds)))
+    print("vanilla       :", summary(vanilla))
+    for mode, times in ours.items():
+        print(f"hpchub {mode:<6} :", summary(times))
+        print(f"ratio vanilla/hpchub {mode} (median): "
+              f"{statistics.median(vanilla) / statistics.median(times):.2f}x")
+    if {"rest", "cli"} <= set(ours):
+        extra = statistics.median(ours["rest"]) - statistics.median(ours["cli"])
+        print(f"rest - cli (median): {extra:+.2f} s")
 
 
 if __name__ == "__main__":
