@@ -68,8 +68,11 @@ def build_target(api: docker.APIClient, name: str, tag: str, *, ctx: Path, sourc
     started = time.monotonic()
     with logfile.open("w") as log:
         try:
+            # Only the final images carry the source label: a label on a stage would change its
+            # id with every source change and rebuild every stage after it.
+            labels = {"hpchub.source": source} if tag in IMAGES.values() else None
             for chunk in api.build(path=str(ctx), dockerfile=f"{name}.Dockerfile", tag=tag,
-                                   rm=True, decode=True, labels={"hpchub.source": source}):
+                                   rm=True, decode=True, labels=labels):
                 if "stream" in chunk:
                     log.write(chunk["stream"])
                 if "error" in chunk:

@@ -9,6 +9,7 @@ from the job (it comes from Slurm's record of where the job runs).
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import batchspawner.api  # noqa: F401 - imported so that its handler can be removed below
@@ -20,10 +21,13 @@ PATH = r"/api/hpchub/port"
 
 
 def find_spawner(user, token: str):
-    """The (child) spawner whose API token is ``token``, or None."""
+    """The (child) spawner whose API token is ``token``, or None. After a hub restart a starting
+    server's spawner knows only the token's SHA-256 (kept in its state)."""
+    digest = hashlib.sha256(token.encode()).hexdigest() if token else None
     for spawner in user.spawners.values():
         inner = getattr(spawner, "child_spawner", None) or spawner
-        if token and getattr(inner, "api_token", None) == token:
+        if token and (getattr(inner, "api_token", None) == token
+                      or getattr(inner, "token_sha256", None) == digest):
             return inner
     return None
 

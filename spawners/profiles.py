@@ -14,6 +14,7 @@ import grp
 import os
 import pwd
 from importlib import resources
+from urllib.parse import urlparse
 
 import jinja2
 import wrapspawner
@@ -192,11 +193,13 @@ class ProfilesSpawner(wrapspawner.ProfilesSpawner):
         if profile.kind != "shared":
             kwargs["hpchub_request"] = self._request_fields
         self.child_spawner = self.child_class(**kwargs)
+        self.child_spawner.persist = self.persist_state
         self.child_spawner.clear_state()
         if self.child_state:
             self.child_spawner.load_state(self.child_state)
+        # ip and port are the child's own (from its job); linking would overwrite them with 0.
         common = (set(self.trait_names()) & set(self.child_spawner.trait_names())
-                  - set(self.child_config) - {"apply_user_options", "options_form"})
+                  - set(self.child_config) - {"apply_user_options", "options_form", "ip", "port"})
         for trait in common:
             wrapspawner.wrapspawner.directional_link((self, trait), (self.child_spawner, trait))
         return self.child_spawner
@@ -218,7 +221,23 @@ class ProfilesSpawner(wrapspawner.ProfilesSpawner):
             self.child_class = self._class_for(profile.kind)
             self.child_config = self.child_settings(profile)
 
+    async def get_url(self):
+        """The child's (a batch server still starting when the hub restarted waits for it)."""
+        if self.child_spawner is None:
+            return await super().get_url()
+        url = await self.child_spawner.get_url()
+        # JupyterHub 6.1's restart check copies a new URL's scheme to `server.protocol`, which
+        # nothing reads (the attribute is `proto`; no upstream issue found), and then waits on
+        # the old scheme: set it on this spawner's server object, the one it waits with.
+        self.server.proto = urlparse(url).scheme
+        return url
+
     # --------------------------------------------------------------- state
+    def persist_state(self) -> None:
+        """Store this spawner's state now (the child calls it once its job exists)."""
+        self.orm_spawner.state = self.get_state()
+        self.db.commit()
+
     def get_state(self) -> dict:
         state = super().get_state()
         state.pop("child_conf", None)  # wrapspawner stores it; here it is derived (child_settings)

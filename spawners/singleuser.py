@@ -12,6 +12,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -36,7 +37,21 @@ def listen_url(service_url: str, port: int) -> str:
     return urlunparse(parsed._replace(netloc=f"0.0.0.0:{port}"))
 
 
-def report_port(port: int) -> None:
+def report_port(port: int, patience_s: float = 180) -> None:
+    """POST the port to the hub; while the hub is away (a restart), try again for a while."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return _post_port(port)
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            status = getattr(exc, "code", None)
+            if (status is not None and status < 500 and status != 403) or (
+                    time.monotonic() > deadline):
+                raise
+            time.sleep(2)  # 403: a restarted hub may not know this server's spawner yet
+
+
+def _post_port(port: int) -> None:
     url = os.environ["JUPYTERHUB_API_URL"].rstrip("/") + "/hpchub/port"
     request = urllib.request.Request(
         url, data=json.dumps({"port": port}).encode(), method="POST",
@@ -51,14 +66,14 @@ def report_port(port: int) -> None:
 class PortReport(threading.Thread):
     """``report_port`` in the background; :meth:`check` waits and re-raises its error."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, patience_s: float = 180):
         super().__init__(name="hpchub-port-report", daemon=True)
-        self.port = port
+        self.port, self.patience_s = port, patience_s
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            report_port(self.port)
+            report_port(self.port, self.patience_s)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             self.error = exc
 

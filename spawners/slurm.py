@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import pwd
 import time
+from collections.abc import Callable
 
 import batchspawner
 from hpchub.slurm.client import CommandTimeout, SlurmError, SlurmUnavailable, slurm
@@ -67,17 +69,26 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         self._known_since = 0.0  # from then on, squeue must list the job while it exists
         self._port_reported = asyncio.Event()
         self.end_reason = ""  # why Slurm ended the job, in words (kept in the wrapper's state)
+        self.submitted_at = 0.0  # epoch of the submission (stored while the server starts)
+        self.token_sha256 = ""  # the job's API token, hashed: found again after a hub restart
+        # Set by ProfilesSpawner: saves the wrapper's state now (the job id must survive a hub
+        # restart during the start, which JupyterHub would only store once start() returns).
+        self.persist: Callable[[], None] | None = None
 
     # --------------------------------------------------------------- state
     def get_state(self) -> dict:
         state = super().get_state()
         if self.job_id and self.port:
             state["port"] = self.port
+        elif self.job_id:  # still starting
+            state.update(submitted=self.submitted_at, token_sha256=self.token_sha256)
         return state
 
     def load_state(self, state: dict) -> None:
         super().load_state(state)
         self.port = int(state.get("port", 0))
+        self.submitted_at = float(state.get("submitted", 0))
+        self.token_sha256 = state.get("token_sha256", "")
         if self.job_id:
             self._known_since = time.monotonic()  # re-attached after a hub restart
             poller().watch()
@@ -85,6 +96,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
     def clear_state(self) -> None:
         super().clear_state()
         self.port = 0
+        self.submitted_at, self.token_sha256 = 0.0, ""
 
     @property
     def request(self) -> SpawnRequest:
@@ -164,6 +176,10 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             submission.add_done_callback(self._cancel_orphan)
             raise
         self._known_since = time.monotonic()
+        self.submitted_at = time.time()
+        self.token_sha256 = hashlib.sha256(self.api_token.encode()).hexdigest()
+        if self.persist:
+            self.persist()
         self.log.info("Submitted job %s for %s (%s)", self.job_id, self._log_name, req.profile)
         self.say(f"Submitted job {self.job_id} to {req.partition}")
         poller().watch()
@@ -175,10 +191,10 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             await self._wait_port(submitted)
             await self._wait_listening(host, submitted)
         except BaseException as exc:
+            # Cancelled: by a user's stop (JupyterHub then calls stop(), which cancels the job)
+            # or by the hub shutting down (the job, in the stored state, carries on: get_url).
             outcome = "cancelled" if isinstance(exc, asyncio.CancelledError) else "failed"
             metrics.SPAWN_OUTCOMES.labels(req.profile, outcome).inc()
-            if outcome == "cancelled":  # stopped while starting: leave no job behind
-                await asyncio.shield(self.cancel())
             raise
         finally:
             poller().relax(id(self))
@@ -249,6 +265,30 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             job = self._own(poller().last_good.jobs)
             if job is not None and job.ended and poller().last_good.started > submitted:
                 raise SpawnFailed(f"JupyterLab exited while starting: {explain_end(job.state)}.")
+
+    async def get_url(self) -> str:
+        """The server's URL. Asked by JupyterHub after a restart for servers that poll() says
+        are alive: one that was still queued or starting carries on here (queue, port report,
+        listening), instead of being taken for dead at the URL it did not have yet."""
+        if self.port or not self.job_id:
+            return await super().get_url()
+        self.log.info("Job %s of %s was starting when the hub stopped; waiting for it",
+                      self.job_id, self._log_name)
+        submitted = time.monotonic() - max(0.0, time.time() - self.submitted_at)
+        poller().hurry(id(self))
+        try:
+            host = await self._wait_running(submitted)
+            await self._wait_port(submitted)
+            await self._wait_listening(host, submitted)
+        except SpawnFailed as exc:
+            self.log.warning("Job %s of %s did not start: %s", self.job_id, self._log_name, exc)
+            return await super().get_url()  # JupyterHub finds nothing there and stops it
+        finally:
+            poller().relax(id(self))
+        self.ip = host
+        if self.persist:
+            self.persist()
+        return f"{'https' if self.internal_ssl else 'http'}://{host}:{self.port}"
 
     async def progress(self):
         # JupyterHub stops reading once the spawn is done: yield each message as it is said.

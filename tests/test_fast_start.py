@@ -34,7 +34,7 @@ def test_other_commands_are_execd_after_the_hook(tmp_path):
 def test_a_port_report_the_hub_refuses_stops_the_server_with_a_reason(monkeypatch):
     monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:9/hub/api")  # nothing listens
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t")
-    report = PortReport(12345)
+    report = PortReport(12345, patience_s=3)  # tries again for 3 s (a hub restarting)
     report.start()
     try:
         report.check()

@@ -189,6 +189,37 @@ def test_hub_restart_reattaches_running_servers(testbed, alice):
     alice.token, alice.api = fresh.token, fresh.api
 
 
+def test_a_server_queued_when_the_hub_restarts_carries_on(testbed):
+    """carol's GPU server waits behind another job while the hub restarts: once the node is
+    free it starts and she gets it (same job: not shut down, not orphaned)."""
+    filler = testbed.run_as("dave", "login1", "sbatch", "--parsable", "-p", "gpu", "--exclusive",
+                            "-t", "10", "-o", "/dev/null", "--wrap", "sleep 600")
+    assert filler.ok, filler.output
+    wait_until(lambda: testbed.exec("slurmctld", "squeue", "-h", "-j", filler.output.strip(),
+                                    "-o", "%T").output.strip() == "RUNNING", 30, "g1 not taken")
+    carol = HubUser(testbed, "carol")
+    carol.stop("q")
+    try:
+        resp = carol.spawn("q", {"profile": "gpu"})
+        assert resp.status_code in (201, 202), resp.text
+        queued = wait_until(lambda: [r for r in hpchub_jobs(testbed, "carol") if r[2] == "PENDING"],
+                            30, "carol's job did not queue")
+        testbed.container("hub").restart(timeout=10)
+        testbed.wait_hub_ready()
+        time.sleep(5)
+        assert [r[0] for r in hpchub_jobs(testbed, "carol")] == [queued[0][0]]  # still queued
+        testbed.exec("slurmctld", "scancel", filler.output.strip())
+        carol = HubUser(testbed, "carol")
+        wait_until(lambda: (carol.server("q") or {}).get("ready") and carol.server_get(
+            "q", "api/status", carol.token).status_code == 200, 120,
+                   "the queued server did not come up after the hub restart", step=2)
+        assert carol.run_code("q", "import socket; print(socket.gethostname())").strip() == "g1"
+        assert [r[0] for r in hpchub_jobs(testbed, "carol")] == [queued[0][0]]
+    finally:
+        testbed.exec("slurmctld", "scancel", filler.output.strip())
+        carol.stop("q")
+
+
 def test_slurmctld_outage_marks_nothing_stopped(testbed, alice):
     ensure_running(alice, "cpu")
     testbed.stop_slurmctld()
