@@ -104,25 +104,16 @@ class SlurmREST(SlurmClient):
     # -- jobs ------------------------------------------------------------------------------
     async def jobs(self, timeout: float = 20) -> dict[str, JobInfo]:
         payload = await self._get_jobs(timeout)
-        try:
-            return rest_parse.parse_jobs(payload, time.time())
-        except rest_parse.BadAnswer as exc:
-            raise SlurmUnavailable(str(exc)) from None
+        return rest_parse.parse_jobs(payload, time.time())
 
     async def server_jobs(self, timeout: float = 60) -> list[ServerJob]:
         payload = await self._get_jobs(timeout)
-        try:
-            return rest_parse.server_jobs(payload, SERVER_JOB_NAME, LIVE)
-        except rest_parse.BadAnswer as exc:
-            raise SlurmUnavailable(str(exc)) from None
+        return rest_parse.server_jobs(payload, SERVER_JOB_NAME, LIVE)
 
     async def comment(self, job_id: str, timeout: float = 60) -> str:
         payload = await self.call("GET", f"/slurm/{API}/job/{quote(job_id)}", self.hub_user,
                                   timeout=timeout)
-        try:
-            return rest_parse.comment(payload, job_id)
-        except rest_parse.BadAnswer as exc:
-            raise SlurmUnavailable(str(exc)) from None
+        return rest_parse.comment(payload, job_id)
 
     async def submit(self, user: str, job: BatchJob, script: str, timeout: float = 60) -> str:
         # The batch shell starts with this environment only (sbatch would pass the caller's).
@@ -151,10 +142,7 @@ class SlurmREST(SlurmClient):
 
     async def cancel_notebook_jobs(self, user: str, server_name: str, timeout: float = 30) -> None:
         payload = await self._get_jobs(timeout)
-        try:
-            ids = rest_parse.job_ids_named(payload, user, notebook_job_name(server_name), LIVE)
-        except rest_parse.BadAnswer as exc:
-            raise SlurmUnavailable(str(exc)) from None
+        ids = rest_parse.job_ids_named(payload, user, notebook_job_name(server_name), LIVE)
         for job_id in ids:
             await self.cancel(user, job_id, timeout)
 
@@ -162,14 +150,8 @@ class SlurmREST(SlurmClient):
     async def _fetch_associations(self, user: str) -> dict[str, tuple[str, ...]]:
         payload = await self.call("GET", f"/slurmdb/{API}/associations", user,
                                   query={"user": user})
-        try:
-            return rest_parse.associations(payload)
-        except rest_parse.BadAnswer as exc:
-            raise SlurmUnavailable(str(exc)) from None
+        return rest_parse.associations(payload)
 
     async def _fetch_reservations(self) -> list[dict[str, str]]:
         payload = await self.call("GET", f"/slurm/{API}/reservations", self.hub_user)
-        try:
-            return rest_parse.reservations(payload, time.time())
-        except rest_parse.BadAnswer as exc:
-            raise SlurmUnavailable(str(exc)) from None
+        return rest_parse.reservations(payload, time.time())

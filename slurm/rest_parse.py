@@ -13,6 +13,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from .client import SlurmUnavailable
 from .jobs import JOB_ID, NAME, USER, JobInfo, ServerJob
 
 log = logging.getLogger("hpchub.slurm")
@@ -25,8 +26,8 @@ STATES = frozenset(
 UNKNOWN = "UNKNOWN"
 
 
-class BadAnswer(ValueError):
-    """slurmrestd's answer is not what its API promises."""
+class BadAnswer(SlurmUnavailable):
+    """slurmrestd's answer is not what its API promises (so Slurm is unusable through it)."""
 
 
 def _int(value: Any) -> int | None:
