@@ -7,9 +7,19 @@ import sys
 import time
 
 
+def missing_extra(exc: ModuleNotFoundError, extra: str) -> int:
+    """A command whose optional dependency is not installed: say which extra to install."""
+    print(f"hpchub: this command needs the Python package {exc.name!r}, which is not installed.\n"
+          f"Install hpchub with its '{extra}' extra: pip install 'hpchub[{extra}]'", file=sys.stderr)
+    return 2
+
+
 def cmd_testbed(args: argparse.Namespace) -> int:
-    from hpchub.containers.engine import TestbedError
-    from hpchub.containers.testbed import from_site
+    try:
+        from hpchub.containers.engine import TestbedError
+        from hpchub.containers.testbed import from_site
+    except ModuleNotFoundError as exc:
+        return missing_extra(exc, "testbed")
 
     try:
         bed = from_site(args.site, project=args.project, hub_mode=args.hub_mode)

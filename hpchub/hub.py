@@ -1,4 +1,15 @@
-"""Turn a site config into a running JupyterHub (``hpchub hub --site ...``)."""
+"""hpchub's part of a JupyterHub config: ``configure(c)`` fills in what the admin left unset.
+
+A center's ``jupyterhub_config.py``::
+
+    c.HPCHub.site_config = "/etc/hpchub/site.yaml"
+    c.JupyterHub.authenticator_class = "ldapauthenticator"   # the center's own choices...
+    import hpchub.hub
+    hpchub.hub.configure(c)                                  # ...then hpchub's defaults
+
+``hpchub hub --site FILE`` writes such a file, with the admin's ``jupyterhub_config.d/*.py``
+loaded before ``configure``.
+"""
 
 from __future__ import annotations
 
@@ -6,116 +17,219 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
-from hpchub.site_configs import Site, load_site
+from traitlets import TraitError
+from traitlets.config import Config
+from traitlets.config.loader import LazyConfigValue
+
+from hpchub.settings import HPCHub
+from hpchub.site_configs import Site, SiteConfigError, load_site
 
 CONFIG_TEMPLATE = """\
-# Written by `hpchub hub`; edit the site config instead.
-from hpchub.hub import configure
-configure(c, {site!r}, {state!r}, {mode!r})
+# Written by `hpchub hub`. Put your own settings in {config_dir}/*.py: they are loaded
+# first, and hpchub fills in only what they leave unset.
+import glob
+c.HPCHub.site_config = {site!r}
+c.HPCHub.state_dir = {state!r}
+if {mode!r}:
+    c.HPCHub.slurm_access = {mode!r}
+for path in sorted(glob.glob({config_dir!r} + "/*.py")):
+    load_subconfig(path)
+import hpchub.hub
+hpchub.hub.configure(c)
 """
 
+_SCRIPT_HINT = ("hpchub writes the batch script and talks to Slurm itself; set the node profile "
+                "in the site config's profiles[] instead")
+# Inherited traits that hpchub's spawners do not honour, with the site-config key to use.
+UNHONOURED: dict[str, dict[str, str]] = {
+    "SlurmSpawner": {
+        "req_partition": "profiles[].partition", "req_queue": "profiles[].partition",
+        "req_runtime": "profiles[].time (and partitions[].max_time)",
+        "req_nprocs": "profiles[].cpus_per_task", "req_ngpus": "profiles[].gpus_per_node",
+        "req_gres": "profiles[].gpus_per_node",
+        "req_memory": "node_groups[].memory_mb (batch profiles get whole nodes or their share)",
+        "req_account": "default_account (users choose among their Slurm associations)",
+        "req_qos": "profiles[].qos", "req_reservation": "profiles[].configurable (users pick a "
+        "reservation they may use)",
+        "pending_timeout": "profiles[].pending_timeout_s", "runtime_prefix": "runtime_prefix",
+        **{name: _SCRIPT_HINT for name in (
+            "req_options", "req_srun", "req_prologue", "req_epilogue", "req_host", "req_cluster",
+            "req_keepvars_extra", "batch_script", "batch_submit_cmd", "batch_query_cmd",
+            "batch_cancel_cmd", "exec_prefix", "batchspawner_singleuser_cmd", "state_pending_re",
+            "state_running_re", "state_unknown_re", "state_exechost_re", "state_exechost_exp",
+            "startup_poll_interval")},
+    },
+    "ProfilesSpawner": {name: "profiles[] in the site config" for name in (
+        "profiles", "child_class", "child_config", "first_template", "form_template",
+        "input_template")},
+    "Spawner": {
+        "mem_limit": "shared_nodes[].max_memory_mb_per_user (batch servers: their Slurm job)",
+        "mem_guarantee": "shared_nodes[].max_memory_mb_per_user (batch servers: their Slurm job)",
+        "cpu_limit": "shared_nodes[].max_cpus_per_user (batch servers: their Slurm job)",
+        "cpu_guarantee": "shared_nodes[].max_cpus_per_user (batch servers: their Slurm job)",
+    },
+}
+UNHONOURED["BatchSpawnerBase"] = UNHONOURED["BatchSpawnerRegexStates"] = UNHONOURED["SlurmSpawner"]
+UNHONOURED["WrapSpawner"] = UNHONOURED["ProfilesSpawner"]
 
-def configure(c, site_path: str, state_dir: str,  # noqa: ANN001 - traitlets Config
-              slurm_access: str | None = None) -> Site:
-    """Fill a JupyterHub config object from the site config (``slurm_access`` overrides the
-    site's ``slurm_access.mode``)."""
-    site = load_site(site_path)
-    state = Path(state_dir)
-    mode = slurm_access or site.slurm_access.mode
-    connect_slurm(site, mode)
-    c.JupyterHub.bind_url = f"http://0.0.0.0:{site.hub.port}"
-    c.JupyterHub.hub_ip = "0.0.0.0"
-    c.JupyterHub.hub_connect_ip = os.uname().nodename
-    c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
-    c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
-    c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
-    c.JupyterHub.authenticator_class = "pam"
-    if site.users:
-        c.Authenticator.allowed_users = {u.name for u in site.users}
-    else:
-        c.Authenticator.allow_all = True
-    c.Authenticator.admin_users = set(site.hub.admin_users)
-    c.PAMAuthenticator.open_sessions = False
-    # Servers outlive the hub: a restarted hub re-attaches to them (spawner state).
-    c.JupyterHub.cleanup_servers = False
-    c.JupyterHub.allow_named_servers = True
-    c.JupyterHub.named_server_limit_per_user = site.hub.max_named_servers_per_user
-    if site.hub.internal_ssl:
+
+class HubConfigError(TraitError):
+    """A setting hpchub cannot run with; the message names it and what to do. A TraitError, so
+    JupyterHub stops at start-up with this one line ("Bad config encountered ...")."""
+
+
+def refuse_unhonoured(config: Config) -> None:
+    """Stop on an inherited trait hpchub would silently ignore, naming the key to use."""
+    for section, names in UNHONOURED.items():
+        if section not in config:
+            continue
+        for name in sorted(set(config[section]) & set(names)):
+            raise HubConfigError(f"c.{section}.{name} has no effect in hpchub: use the site "
+                                 f"config's {names[name]}.")
+
+
+def configure(c: Config) -> Site:
+    """Fill ``c`` with hpchub's defaults for every key the admin did not set; start this
+    process's Slurm client and poller from ``c.HPCHub``. Returns the site."""
+    try:
+        settings = HPCHub(config=c)
+    except SiteConfigError as exc:
+        raise HubConfigError(f"c.HPCHub.site_config: {exc}") from None
+    if not settings.site_config:
+        raise HubConfigError("c.HPCHub.site_config is not set: give the path of the center's "
+                             "site YAML (see docs/site-config.md).")
+    refuse_unhonoured(c)
+    site = load_site(settings.site_config)
+    state = Path(settings.state_dir)
+    mode = settings.slurm_access or site.slurm_access.mode
+    connect_slurm(site, mode, settings.slurm_cache_lifetime)
+    from hpchub.spawners.poller import configure_poller
+
+    configure_poller(settings.poll_interval_running, settings.poll_interval_pending,
+                     settings.poll_interval_submitted, settings.slurm_timeout)
+    import hpchub.spawners.api  # noqa: F401 - replaces batchspawner's API handler
+
+    defaults(c, "JupyterHub", {
+        "bind_url": f"http://0.0.0.0:{site.hub.port}",
+        "hub_ip": "0.0.0.0",
+        "hub_connect_ip": os.uname().nodename,
+        "cookie_secret_file": str(state / "jupyterhub_cookie_secret"),
+        "db_url": f"sqlite:///{state / 'jupyterhub.sqlite'}",
+        "authenticator_class": "pam",
+        # Servers outlive the hub: a restarted hub re-attaches to them (spawner state).
+        "cleanup_servers": False,
+        "allow_named_servers": True,
+        "named_server_limit_per_user": site.hub.max_named_servers_per_user,
+        "spawner_class": "hpchub",
+        "internal_ssl": site.hub.internal_ssl,
+        # API spawns answer 202 after a second and clients follow the progress stream.
+        "tornado_settings": {"slow_spawn_timeout": 1},
+    })
+    defaults(c, "ConfigurableHTTPProxy", {"pid_file": str(state / "proxy.pid")})
+    if c.JupyterHub.authenticator_class in ("pam", "jupyterhub.auth.PAMAuthenticator"):
+        defaults(c, "PAMAuthenticator", {"open_sessions": False})
+        if not {"allowed_users", "allow_all"} & set(c.Authenticator):
+            if site.users:
+                c.Authenticator.allowed_users = {u.name for u in site.users}
+            else:
+                c.Authenticator.allow_all = True
+    defaults(c, "Authenticator", {"admin_users": set(site.hub.admin_users)})
+    if c.JupyterHub.internal_ssl:
         # Hub, proxy and servers authenticate each other with certificates from CAs kept in
         # the state directory; servers get theirs from hpchub.spawners.certs.
-        c.JupyterHub.internal_ssl = True
-        c.JupyterHub.internal_certs_location = str(state / "internal-ssl")
-        c.JupyterHub.trusted_alt_names = [f"DNS:{os.uname().nodename}"]
+        defaults(c, "JupyterHub", {
+            "internal_certs_location": str(state / "internal-ssl"),
+            "trusted_alt_names": [f"DNS:{os.uname().nodename}"],
+        })
         from hpchub.spawners.tls_contexts import share_contexts
 
         share_contexts()  # one TLS context per certificate, not one per server start
-    import hpchub.spawners.api  # noqa: F401 - replaces batchspawner's API handler
-
-    c.JupyterHub.spawner_class = "hpchub.spawners.profiles.ProfilesSpawner"
-    c.ProfilesSpawner.site_path = str(site_path)
     # Off the cluster the hub has no sudo: it signs a short-lived certificate per user.
-    c.SharedNodeSpawner.ssh_login = "certificate" if mode == "rest" else "hostbased"
-    c.SharedNodeSpawner.ssh_key_dir = str(state / "ssh-certificates")
-    c.Spawner.cmd = [f"{site.runtime_prefix}/bin/jupyterhub-singleuser"]
-    c.Spawner.default_url = "/lab"
+    defaults(c, "SharedNodeSpawner", {
+        "ssh_login": "certificate" if mode == "rest" else "hostbased",
+        "ssh_key_dir": str(state / "ssh-certificates"),
+    })
+    defaults(c, "Spawner", {
+        "cmd": [f"{site.runtime_prefix}/bin/jupyterhub-singleuser"],
+        "default_url": "/lab",
+        "poll_interval": 10,
+        "http_timeout": 120,
+        # JupyterHub applies the wrapper's start_timeout; each profile's own pending timeout
+        # (shorter) cancels queued jobs with a clear message first.
+        "start_timeout": max(p.pending_timeout_s for p in site.profiles) + 180,
+    })
     # Servers list the kernels of the collaborations the user's groups can read.
-    c.Spawner.environment = {"HPCHUB_KERNEL_ROOT": site.kernel_root}
-    c.Spawner.poll_interval = 10
-    c.Spawner.http_timeout = 120
-    # API spawns answer 202 after a second and clients follow the progress stream.
-    c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 1}
-    # JupyterHub applies the wrapper's start_timeout; each profile's own pending timeout
-    # (shorter) cancels queued jobs with a clear message first.
-    c.Spawner.start_timeout = max(p.pending_timeout_s for p in site.profiles) + 180
-    # Server jobs no hub server holds (e.g. after restoring an old database) are cancelled.
-    c.JupyterHub.services = [{
+    c.Spawner.environment = {"HPCHUB_KERNEL_ROOT": site.kernel_root,
+                             **dict(c.Spawner.get("environment", {}))}
+    add_named(c.JupyterHub, "services", [{
+        # Server jobs no hub server holds (e.g. after restoring an old database) are cancelled.
         "name": "hpchub-reconciler",
         "command": [sys.executable, "-m", "hpchub.spawners.reconcile",
                     "--interval", str(site.hub.orphan_check_interval_s),
                     "--min-age", str(site.hub.orphan_min_age_s),
-                    "--site", str(site_path), "--slurm-access", mode],
-    }]
-    # /hub/metrics needs a token with read:metrics: Prometheus scrapes with this service's.
-    c.JupyterHub.services.append({"name": "prometheus", "api_token": metrics_token(state)})
-    c.JupyterHub.load_roles = [{
+                    "--site", settings.site_config, "--slurm-access", mode],
+    }, {
+        # /hub/metrics needs a token with read:metrics: Prometheus scrapes with this one.
+        "name": "prometheus", "api_token": metrics_token(state),
+    }])
+    add_named(c.JupyterHub, "load_roles", [{
         "name": "hpchub-reconciler",
         "scopes": ["list:users", "read:users", "read:servers", "admin:server_state"],
         "services": ["hpchub-reconciler"],
     }, {
-        "name": "metrics-reader",
-        "scopes": ["read:metrics"],
-        "services": ["prometheus"],
-    }]
+        "name": "metrics-reader", "scopes": ["read:metrics"], "services": ["prometheus"],
+    }])
     return site
 
 
-def connect_slurm(site: Site, mode: str):  # noqa: ANN201 - hpchub.slurm.client.SlurmClient
+def defaults(c: Config, section: str, values: dict[str, Any]) -> None:
+    """Set each of ``values`` in ``c.<section>`` unless the admin already set it."""
+    for name, value in values.items():
+        if name not in c[section]:
+            c[section][name] = value
+
+
+def add_named(section: Config, name: str, entries: list[dict]) -> None:
+    """Append services or roles the admin's list does not already name."""
+    current = section.get(name, [])
+    if isinstance(current, LazyConfigValue):  # c.JupyterHub.services.append(...)
+        current = current.get_value([])
+    current = list(current)
+    names = {entry.get("name") for entry in current}
+    section[name] = current + [entry for entry in entries if entry["name"] not in names]
+
+
+def connect_slurm(site: Site, mode: str, cache_s: float = 60.0):  # noqa: ANN201 - SlurmClient
     """This process's Slurm client: slurmrestd (``rest``) or Slurm's commands (``cli``)."""
     from hpchub.slurm.client import connect
 
     access = site.slurm_access
-    return connect(mode, access.rest_url, access.jwt_key_file, site.hub.user)
+    return connect(mode, access.rest_url, access.jwt_key_file, site.hub.user, cache_s)
 
 
 def metrics_token(state: Path) -> str:
     """The scrape token in ``<state>/prometheus-token`` (made once, readable by the hub only)."""
     path = state / "prometheus-token"
     if not path.exists():
+        state.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_hex(32))
     return path.read_text().strip()
 
 
-def run_hub(site_path: str, state_dir: str, slurm_access: str | None = None) -> int:
+def run_hub(site_path: str, state_dir: str, slurm_access: str | None = None,
+            config_dir: str = "/etc/jupyterhub/jupyterhub_config.d") -> int:
+    """``hpchub hub``: write the config for this site and exec JupyterHub with it."""
     state = Path(state_dir)
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o700)
     load_site(site_path)  # fail here, with the key named, rather than inside JupyterHub
     config = state / "jupyterhub_config.py"
-    config.write_text(CONFIG_TEMPLATE.format(site=str(site_path), state=str(state),
-                                             mode=slurm_access))
+    config.write_text(CONFIG_TEMPLATE.format(site=str(Path(site_path).resolve()), state=str(state),
+                                             mode=slurm_access, config_dir=config_dir))
     os.chdir(state)
     os.execvp("jupyterhub", ["jupyterhub", "-f", str(config)])
     return 0

@@ -28,7 +28,7 @@ Walltime = Annotated[str, AfterValidator(_valid_walltime)]
 class Strict(BaseModel):
     """Base model: unknown keys are an error, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class NodeGroup(Strict):
@@ -36,9 +36,13 @@ class NodeGroup(Strict):
 
     names: str = Field(description="Slurm hostlist, e.g. 'c[1-3]' or 'nid[001000-002999]'")
     cpus: int = Field(ge=1, le=4096)
+    """CPUs per node (Slurm CPUs=)"""
     memory_mb: int = Field(ge=256)
+    """memory per node in MB (Slurm RealMemory=)"""
     gpus: int = Field(default=0, ge=0, le=16)
+    """GPUs per node (gres gpu)"""
     features: tuple[str, ...] = ()
+    """Slurm node features (constraints)"""
 
     @field_validator("names")
     @classmethod
@@ -53,42 +57,59 @@ class NodeGroup(Strict):
 
 class Partition(Strict):
     name: str = Field(pattern=NAME)
+    """the Slurm partition"""
     nodes: str = Field(description="Slurm hostlist of member nodes")
     default: bool = False
+    """the partition jobs go to when none is named"""
     exclusive: bool = Field(default=False, description="whole nodes only (OverSubscribe=EXCLUSIVE)")
     max_time: Walltime = "12:00:00"
+    """longest time limit a job may ask for, [D-]HH:MM:SS"""
     description: str = ""
+    """shown to users on the profile page"""
 
 
 class Qos(Strict):
     name: str = Field(pattern=NAME)
+    """the Slurm QOS"""
     description: str = ""
+    """shown to users next to the QOS choice"""
     max_time: str | None = None
+    """longest time limit under this QOS (Slurm MaxWall)"""
     max_jobs_per_user: int | None = Field(default=None, ge=1)
+    """running jobs a user may have under this QOS (MaxJobsPerUser)"""
     priority: int = Field(default=0, ge=0)
+    """Slurm QOS priority"""
 
 
 class Collaboration(Strict):
     """A science collaboration: one Unix group and one Slurm account."""
 
     name: str = Field(pattern=NAME)
+    """Unix group and Slurm account name (e.g. desi)"""
     display_name: str
+    """the name people know (e.g. "DESI")"""
     gid: int = Field(ge=1000, lt=65534)
+    """the group id (testbed; a center takes it from its directory)"""
     members: tuple[str, ...] = ()
+    """member user names (testbed; a center takes them from its directory)"""
 
 
 class User(Strict):
     """A testbed user (a real center takes users from its directory)."""
 
     name: str = Field(pattern=NAME)
+    """login name"""
     uid: int = Field(ge=1000, lt=65534)
+    """user id"""
     full_name: str = ""
+    """full name (gecos)"""
 
 
 class SharedNode(Strict):
     """An interactive node where servers start without Slurm (NERSC's login nodes)."""
 
     name: str = Field(pattern=NAME)
+    """host name the hub reaches over ssh"""
     max_cpus_per_user: int = Field(
         default=2, ge=1, description="CPUs all of a user's servers share (a CPU set of their own)")
     max_memory_mb_per_user: int = Field(
@@ -103,20 +124,32 @@ class Profile(Strict):
     """A node profile offered at login."""
 
     name: str = Field(pattern=NAME)
+    """identifier in forms, API requests and state"""
     display_name: str
+    """title on the profile page"""
     description: str
+    """one line under the title"""
     kind: Literal["shared", "slurm"]
+    """shared: a shared node, no queue; slurm: a batch job"""
     partition: str | None = None
+    """Slurm partition of a slurm profile"""
     nodes: int = Field(default=1, ge=1)
+    """nodes per job (the default when configurable)"""
     max_nodes: int | None = Field(default=None, ge=1)
+    """most nodes a user may ask for (configurable profiles)"""
     gpus_per_node: int = Field(default=0, ge=0)
+    """GPUs per node the job asks for"""
     cpus_per_task: int | None = Field(default=None, ge=1)
+    """CPUs the server may use (default: the whole node or share)"""
     time: Walltime = "01:00:00"
+    """time limit (the default when configurable), [D-]HH:MM:SS"""
     qos: tuple[str, ...] = Field(default=(), description="QOS choices; the first is the default")
     configurable: bool = Field(default=False, description="user picks nodes/time/QOS/account")
     allowed_groups: tuple[str, ...] = Field(default=(), description="empty: everyone")
     pending_timeout_s: int = Field(default=600, ge=10)
+    """a job still queued after this long is cancelled and the user told why"""
     charge: str = ""
+    """how the center charges for this profile, shown on the form (e.g. "1 node-hour per hour")"""
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Profile:
@@ -138,7 +171,9 @@ class KernelValidation(Strict):
 
     partition: str | None = Field(default=None, description="default: the default partition")
     qos: str | None = None
+    """QOS of validation jobs"""
     time: Walltime = "00:15:00"
+    """time limit of validation jobs"""
 
 
 class SlurmAccess(Strict):
@@ -164,7 +199,9 @@ class SlurmAccess(Strict):
 
 class Hub(Strict):
     port: int = Field(default=8000, ge=1, le=65535)
+    """port the proxy listens on"""
     admin_users: tuple[str, ...] = ()
+    """JupyterHub admins"""
     user: str = Field(default="jupyterhub", pattern=NAME, description="unprivileged hub account")
     users_group: str = Field(
         default="hpcusers", pattern=NAME,
@@ -189,25 +226,42 @@ class Site(Strict):
     """A whole site: what the hub offers and, for a testbed, what the containers are."""
 
     name: str = Field(pattern=NAME)
+    """short name of the site (testbed containers and volumes are named after it)"""
     description: str = ""
+    """free text"""
     cluster_name: str = Field(pattern=NAME)
+    """Slurm ClusterName"""
     runnable_testbed: bool = Field(
         default=False, description="true when `hpchub testbed up` can build this site in Docker"
     )
     node_groups: tuple[NodeGroup, ...] = Field(min_length=1)
+    """the compute nodes, by hardware"""
     partitions: tuple[Partition, ...] = Field(min_length=1)
+    """Slurm partitions"""
     qos: tuple[Qos, ...] = (Qos(name="normal"),)
+    """Slurm QOS"""
     collaborations: tuple[Collaboration, ...] = ()
+    """collaborations (Unix groups and Slurm accounts)"""
     users: tuple[User, ...] = ()
+    """testbed users (a center takes users from its directory: LDAP, NSS)"""
     default_account: str = Field(default="general", pattern=NAME)
+    """Slurm account of users in no collaboration"""
     shared_nodes: tuple[SharedNode, ...] = ()
+    """nodes where servers start without Slurm"""
     profiles: tuple[Profile, ...] = Field(min_length=1)
+    """node profiles offered at login, in this order"""
     kernel_root: str = "/global/common/software/jupyter/kernels"
+    """shared directory of the collaborations' kernel releases (hpchub kernels)"""
     runtime_prefix: str = "/opt/hpchub/venv"
+    """the hpchub node runtime (a venv) on every node"""
     kernel_validation: KernelValidation = KernelValidation()
+    """where kernel releases are validated"""
     network: Network = Network()
+    """the cluster network"""
     hub: Hub = Hub()
+    """the hub"""
     slurm_access: SlurmAccess = SlurmAccess()
+    """how the hub reaches Slurm"""
 
     @property
     def hostnames(self) -> list[str]:

@@ -93,15 +93,16 @@ _CLIENT: SlurmClient | None = None
 
 
 def connect(mode: str = "cli", rest_url: str = "", jwt_key_file: str = "",
-            hub_user: str = "") -> SlurmClient:
-    """Make this process's client: ``cli`` or ``rest`` (slurmrestd at ``rest_url``)."""
+            hub_user: str = "", cache_s: float = 60.0) -> SlurmClient:
+    """Make this process's client: ``cli`` or ``rest`` (slurmrestd at ``rest_url``);
+    associations and reservations are cached for ``cache_s`` seconds."""
     if mode == "rest":
         from .rest import SlurmREST
 
-        return use(SlurmREST(rest_url, jwt_key_file, hub_user))
+        return use(SlurmREST(rest_url, jwt_key_file, hub_user, cache_s=cache_s))
     from .cli import SlurmCLI
 
-    return use(SlurmCLI())
+    return use(SlurmCLI(cache_s))
 
 
 def use(client: SlurmClient | None) -> SlurmClient | None:

@@ -64,11 +64,15 @@ class BatchJob:
     gpus_per_node: int = 0
 
 
-def server_job(req: ServerRequest, home: str, comment: str) -> BatchJob:
-    """The job of a server. Its script stops the server before the time limit by itself:
-    slurmrestd cannot ask for ``--signal=B:...`` (only sbatch may), so neither backend does."""
+def server_job(req: ServerRequest, home: str, comment: str,
+               output: str = "~/.hpchub-jupyter-%j.log") -> BatchJob:
+    """The job of a server (``output``: its log, ``~`` being ``home``). Its script stops the
+    server before the time limit by itself: slurmrestd cannot ask for ``--signal=B:...``
+    (only sbatch may), so neither backend does."""
+    if output.startswith("~/"):
+        output = f"{home}/{output[2:]}"
     return BatchJob(name=SERVER_JOB_NAME, partition=req.partition, nodes=req.nodes,
-                    time=req.time, workdir=home, output=f"{home}/.hpchub-jupyter-%j.log",
+                    time=req.time, workdir=home, output=output,
                     comment=comment, account=req.account, qos=req.qos,
                     reservation=req.reservation, gpus_per_node=req.gpus_per_node)
 

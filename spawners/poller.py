@@ -125,3 +125,11 @@ def poller() -> SlurmPoller:
     if _POLLER is None:
         _POLLER = SlurmPoller()
     return _POLLER
+
+
+def configure_poller(running: float, pending: float, submitted: float, timeout: float) -> SlurmPoller:
+    """Set the shared poller's intervals (``c.HPCHub.poll_interval_*``, ``slurm_timeout``)."""
+    shared = poller()
+    shared.idle_interval, shared.pending_interval = running, pending
+    shared.hurry_interval, shared.timeout = submitted, timeout
+    return shared

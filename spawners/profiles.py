@@ -23,7 +23,10 @@ from hpchub.slurm.accounts import usable_reservations
 from hpchub.slurm.client import CommandTimeout, SlurmError, slurm
 from hpchub.slurm.hostlist import expand_hostlist
 from tornado import web
-from traitlets import Unicode, default
+from traitlets import default
+
+from hpchub.hub import refuse_unhonoured
+from hpchub.settings import HPCHub
 
 from . import certs
 from .options import OptionsError, SpawnRequest, UserChoices, parse_request, visible_profiles
@@ -69,17 +72,17 @@ def queue_summary(partition: str | None) -> str:
     return f"{sum(j.pending for j in jobs)} queued, {sum(j.running for j in jobs)} running"
 
 
-class ProfilesSpawner(wrapspawner.ProfilesSpawner):
-    """Offers the site's node profiles and runs the chosen one as a child spawner."""
-
-    site_path = Unicode(help="Site config file that defines the profiles").tag(config=True)
+class ProfilesSpawner(HPCHub, wrapspawner.ProfilesSpawner):
+    """Offers the site's node profiles and runs the chosen one as a child spawner
+    (``c.JupyterHub.spawner_class = "hpchub"``; settings in ``c.HPCHub``)."""
 
     def __init__(self, **kwargs):
         self._spawn_kwargs = dict(kwargs)
         self._request_fields: dict = {}  # the validated request: stored once, in this state
         self.end_reason = ""  # why the last server stopped, until the form has shown it
         super().__init__(**kwargs)
-        self.site = load_site(self.site_path)
+        refuse_unhonoured(self.config)  # also what was set after hpchub.hub.configure(c)
+        self.site = load_site(self.site_config)
         self.profiles = [(p.display_name, p.name, self._class_for(p.kind), {})
                          for p in self.site.profiles]
 
@@ -207,7 +210,7 @@ class ProfilesSpawner(wrapspawner.ProfilesSpawner):
     def child_settings(self, profile) -> dict:
         """Child traits from the site config and the profile (derived, so never stored)."""
         if profile.kind == "shared":
-            return {"site_path": self.site_path}
+            return {"site_path": self.site_config}
         return {
             "runtime_prefix": self.site.runtime_prefix,
             "pending_timeout": profile.pending_timeout_s,

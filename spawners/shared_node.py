@@ -47,10 +47,14 @@ def _certificates(spawner: SharedNodeSpawner) -> UserCertificates:
 
 
 class SharedNodeSpawner(Spawner):
-    site_path = Unicode(help="Site config with the shared node pool").tag(config=True)
+    """A server on a shared (login) node, started over ssh as the user, no queue."""
+
+    # Per spawn, from ProfilesSpawner (c.HPCHub.site_config).
+    site_path = Unicode(help="Site config with the shared node pool")
     node = Unicode("")
     pid = Integer(0)
-    start_timeout = Integer(60).tag(config=True)
+    start_timeout = Integer(60, help="Seconds a shared-node server may take to start"
+                            ).tag(config=True)
     ssh_login = Enum(
         ["certificate", "hostbased"], default_value="hostbased",
         help="""How the hub logs in to shared nodes as the user: "certificate" (a user

@@ -31,7 +31,7 @@ from hpchub.slurm.hostlist import first_host
 from hpchub.slurm.jobs import JobInfo, server_comment
 from hpchub.slurm.messages import ended_by_time_limit, explain_end, explain_reason, pending_message
 from hpchub.slurm.times import walltime_minutes, walltime_seconds
-from traitlets import Dict, Integer, Unicode
+from traitlets import Dict, Float, Integer, TraitError, Unicode, validate
 
 from . import certs, metrics
 from .options import SpawnRequest
@@ -56,11 +56,25 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
 
     # Per spawn, not configuration: handed over by ProfilesSpawner, which stores it in its state.
     hpchub_request = Dict(help="The validated SpawnRequest fields for this server.")
-    runtime_prefix = Unicode("/opt/hpchub/venv", help="Runtime venv on the nodes").tag(config=True)
-    pending_timeout = Integer(600, help="Cancel a job still queued after this many seconds"
-                              ).tag(config=True)
+    # Per profile, from ProfilesSpawner (the site's runtime_prefix, profiles[].pending_timeout_s).
+    runtime_prefix = Unicode("/opt/hpchub/venv", help="Runtime venv on the nodes")
+    pending_timeout = Integer(600, help="Cancel a job still queued after this many seconds")
     shutdown_grace = Integer(120, help="Seconds before the time limit that Slurm asks the "
                              "server to stop cleanly (SIGTERM)").tag(config=True)
+    submit_timeout = Float(60.0, help="Seconds the hub waits for Slurm to accept a server's job "
+                           "(never retried: a late job is cancelled by the reconciler)").tag(config=True)
+    job_output = Unicode("~/.hpchub-jupyter-%j.log", help="""The server job's log (Slurm's
+        ``--output``): ``~`` is the user's home, ``%j`` the job id. It must be writable by the
+        user on the compute nodes; users are pointed to it when a server fails to start."""
+                         ).tag(config=True)
+
+    @validate("job_output")
+    def _absolute_output(self, proposal):
+        value = proposal["value"]
+        if not value.startswith(("/", "~/")) or any(ch in value for ch in "\n\r\0"):
+            raise TraitError(f"SlurmSpawner.job_output must be an absolute path or start with ~/: "
+                             f"{value!r}")
+        return value
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -148,11 +162,12 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             command=self.job_command(), runtime_bin=f"{self.runtime_prefix}/bin",
             grace_s=self.grace(), stop_after_s=walltime_seconds(req.time) - self.grace(),
         )
-        job = server_job(req, home, server_comment(self.user.name, self.name))
+        job = server_job(req, home, server_comment(self.user.name, self.name), self.job_output)
         try:
-            return await slurm().submit(self.user.name, job, script, timeout=60)
+            return await slurm().submit(self.user.name, job, script, timeout=self.submit_timeout)
         except CommandTimeout:
-            raise SpawnFailed("Slurm did not accept the job within 60 s (the controller may be "
+            raise SpawnFailed(f"Slurm did not accept the job within {self.submit_timeout:.0f} s "
+                              "(the controller may be "
                               "busy or down). If it was queued anyway, hpchub cancels it; "
                               "please try again.") from None
         except SlurmUnavailable as exc:
@@ -247,7 +262,8 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
                 if job is not None and job.ended:
                     self.job_id = ""
                     raise SpawnFailed(f"JupyterLab did not start: {explain_end(job.state)} "
-                                      f"(Slurm state {job.state}). See ~/.hpchub-jupyter-*.log.")
+                                      f"(Slurm state {job.state}). See "
+                                      f"{self.job_output.replace('%j', job.job_id)}.")
             else:
                 checker.cancel()
 

@@ -32,3 +32,21 @@ def test_wheel_installs_jupyterlabs_settings_defaults(tmp_path):
                     if n.endswith("data/share/jupyter/lab/settings/overrides.d/hpchub.json"))
         settings = json.loads(zf.read(name))
     assert settings["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+
+
+def test_testbed_without_its_extra_says_which_extra_to_install():
+    """As on a hub host without `[testbed]`: the docker package cannot be imported."""
+    import subprocess
+    import sys
+
+    hide_docker = ("import sys\n"
+                   "class Hide:\n"
+                   "    def find_spec(self, name, path=None, target=None):\n"
+                   "        if name == 'docker' or name.startswith('docker.'):\n"
+                   "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+                   "sys.meta_path.insert(0, Hide())\n"
+                   "from hpchub.cli import main\n"
+                   "main(['testbed', 'status'])\n")
+    done = subprocess.run([sys.executable, "-c", hide_docker], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'hpchub[testbed]'" in done.stderr and "Traceback" not in done.stderr
