@@ -61,13 +61,9 @@ HPCHUB = "http://hub:8000"
 
 def start_vanilla(bed) -> None:
     config = Path(__file__).with_name("vanilla_hub_config.py").read_text()
-    password = bed.secrets()["demo_password"]
     bed.exec(VANILLA, "mkdir", "-p", "/srv/vanilla")
-    # PAM login on login1 for the benchmark's run only (sshd there takes no passwords anyway).
-    lines = "".join(f"{u.name}:{password}\n" for u in bed.site.users)
-    bed.exec(VANILLA, "python3", "-c", f"import subprocess; subprocess.run(['chpasswd'], "
-             f"input={lines!r}, text=True, check=True); "
-             f"open('/srv/vanilla/config.py', 'w').write({config!r})")
+    # PAM login with the users' directory passwords (pam_ldap, through nslcd).
+    bed.exec(VANILLA, "python3", "-c", f"open('/srv/vanilla/config.py', 'w').write({config!r})")
     bed.container(VANILLA).exec_run(
         ["bash", "-c", "cd /srv/vanilla && nohup jupyterhub -f config.py > hub.log 2>&1 &"],
         detach=True)
@@ -82,8 +78,6 @@ def start_vanilla(bed) -> None:
 def stop_vanilla(bed) -> None:
     bed.exec(VANILLA, "bash", "-c", "pkill -f 'jupyterhub -f config.py'; "
              "pkill -f 'configurable-http-proxy.*8004'; true")
-    for user in bed.site.users:
-        bed.exec(VANILLA, "usermod", "-p", "!", user.name)
 
 
 def spawn_once(bed, base: str, user: str, server: str, options: dict) -> float:

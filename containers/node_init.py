@@ -2,20 +2,25 @@
 
 Every role first makes the node look like the others (same users and groups, Slurm config,
 munge), then runs the role's daemon in the foreground so that the container lives as long
-as the daemon does. Roles: ``slurmdb``, ``slurmctld``, ``slurmrestd``, ``slurmd``, ``login``,
-``hub MODE``. The hub off the cluster (``hub rest``, the ``hub`` image) has no Slurm, munge
-or sudo; ``hub cli`` runs on the node image, as a submit host.
+as the daemon does; users and groups come from the directory (``ldap``, through nslcd).
+Roles: ``ldap``, ``postgres`` (the hub's database), ``slurmdb``, ``slurmctld``, ``slurmrestd``,
+``slurmd``, ``login``, ``hub MODE``. The hub off the cluster (``hub rest``, the ``hub`` image)
+has no Slurm, munge or sudo; ``hub cli`` runs on the node image, as a submit host.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets as secrets_module
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from .render import LDAP_SUFFIX, ssha
 
 GENERATED = Path("/etc/hpchub/generated")
 SECRETS = Path("/etc/hpchub/secrets")
@@ -27,7 +32,8 @@ def run(*argv: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess
 
 
 def create_unix_accounts() -> None:
-    """Create the site's groups and users with fixed ids; homes live on the shared volume."""
+    """The hub's account is local (one uid everywhere); the site's users, groups and
+    collaboration accounts come from the directory (nslcd). Homes live on the shared volume."""
     spec = json.loads((GENERATED / "unix_accounts.json").read_text())
     hub = spec["hub_user"]
     if run("getent", "passwd", hub["name"], check=False, capture_output=True).returncode:
@@ -35,25 +41,76 @@ def create_unix_accounts() -> None:
         run("groupadd", "-g", str(hub["uid"]), hub["name"])
         run("useradd", "-M", "-u", str(hub["uid"]), "-g", str(hub["uid"]), "-d", "/srv/hpchub",
             "-s", "/usr/sbin/nologin", "-c", "hpchub hub", hub["name"])
-    for group in spec["groups"]:
-        if run("getent", "group", group["name"], check=False, capture_output=True).returncode:
-            run("groupadd", "-g", str(group["gid"]), group["name"])
-    for user in spec["users"]:
-        name, uid = user["name"], str(user["uid"])
-        home = Path("/home") / name
-        if run("getent", "passwd", name, check=False, capture_output=True).returncode:
-            run("groupadd", "-g", uid, name)
-            run("useradd", "-M", "-u", uid, "-g", uid, "-d", str(home), "-s", "/bin/bash",
-                "-c", user["comment"], name)
-        if user["groups"]:
-            run("usermod", "-G", ",".join(user["groups"]), name)
-        make_home(home, uid, uid)
-    for account in spec.get("collaboration_accounts", []):
-        name, home = account["name"], Path("/home") / account["name"]
-        if run("getent", "passwd", name, check=False, capture_output=True).returncode:
-            run("useradd", "-M", "-u", str(account["uid"]), "-g", str(account["gid"]),
-                "-d", str(home), "-s", "/bin/bash", "-c", f"{name} collaboration account", name)
-        make_home(home, str(account["uid"]), str(account["gid"]))
+    if Path("/home").is_mount():
+        for user in spec["users"]:
+            make_home(Path("/home") / user["name"], str(user["uid"]), str(user["uid"]))
+        for account in spec.get("collaboration_accounts", []):
+            make_home(Path("/home") / account["name"], str(account["uid"]), str(account["gid"]))
+
+
+def start_nslcd(spec: dict) -> None:
+    """Resolve users and groups from the directory (no cache: a group change shows at once)."""
+    shutil.copy(GENERATED / "nslcd.conf", "/etc/nslcd.conf")
+    shutil.chown("/etc/nslcd.conf", "root", "nslcd")
+    Path("/etc/nslcd.conf").chmod(0o640)
+    lines = [re.sub(r"^(passwd|group|shadow):.*$", r"\1:         files ldap", line)
+             for line in Path("/etc/nsswitch.conf").read_text().splitlines()]
+    Path("/etc/nsswitch.conf").write_text("\n".join(lines) + "\n")
+    Path("/run/nslcd").mkdir(exist_ok=True)
+    shutil.chown("/run/nslcd", "nslcd", "nslcd")
+    run("/usr/sbin/nslcd")
+    if spec["users"]:
+        probe = spec["users"][0]["name"]
+        deadline = time.monotonic() + 90
+        while run("getent", "passwd", probe, check=False, capture_output=True).returncode:
+            if time.monotonic() > deadline:
+                sys.exit(f"hpchub-node-init: {probe} is not in the directory (ldap) after 90 s")
+            time.sleep(0.5)
+
+
+def role_ldap() -> None:
+    """slapd with the site's people and groups (loaded once per container)."""
+    loaded = Path("/var/lib/ldap/.hpchub-loaded")
+    if not loaded.exists():
+        admin = json.loads((SECRETS / "secrets.json").read_text())["ldap_admin_password"]
+        salt = secrets_module.token_bytes(8)
+        config = (Path("/usr/share/slapd/slapd.init.ldif").read_text()
+                  .replace("@SUFFIX@", LDAP_SUFFIX).replace("@PASSWORD@", ssha(admin, salt)))
+        for path in ("/etc/ldap/slapd.d", "/var/lib/ldap"):
+            shutil.rmtree(path, ignore_errors=True)
+            Path(path).mkdir(parents=True)
+        run("slapadd", "-F", "/etc/ldap/slapd.d", "-n", "0", input=config, text=True)
+        run("slapadd", "-F", "/etc/ldap/slapd.d", "-n", "1", "-l", str(SECRETS / "directory.ldif"))
+        run("chown", "-R", "openldap:openldap", "/etc/ldap/slapd.d", "/var/lib/ldap")
+        loaded.touch()
+    Path("/run/slapd").mkdir(exist_ok=True)
+    shutil.chown("/run/slapd", "openldap", "openldap")
+    os.execvp("slapd", ["slapd", "-d", "0", "-h", "ldap:/// ldapi:///", "-u", "openldap",
+                        "-g", "openldap", "-F", "/etc/ldap/slapd.d"])
+
+
+def role_postgres() -> None:
+    """PostgreSQL with the hub's database (made once, on the data volume)."""
+    data, bin_dir = Path("/var/lib/postgresql/hpchub/data"), Path("/usr/lib/postgresql/15/bin")
+    Path("/run/postgresql").mkdir(exist_ok=True)
+    for path in ("/run/postgresql", "/var/lib/postgresql/hpchub"):
+        shutil.chown(path, "postgres", "postgres")
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    if not (data / "PG_VERSION").exists():
+        password = json.loads((SECRETS / "secrets.json").read_text())["hub_db_password"]
+        run(*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8",
+            "--auth-local=peer", "--auth-host=scram-sha-256", stdout=subprocess.DEVNULL)
+        with (data / "pg_hba.conf").open("a") as hba:
+            hba.write("host jupyterhub jupyterhub 0.0.0.0/0 scram-sha-256\n")
+        run(*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-o",
+            "-c listen_addresses= -k /run/postgresql", "start", stdout=subprocess.DEVNULL)
+        run(*as_postgres, "psql", "-q", "-h", "/run/postgresql", "-c",
+            f"CREATE ROLE jupyterhub LOGIN PASSWORD '{password}'")  # hex: nothing to quote
+        run(*as_postgres, "createdb", "-h", "/run/postgresql", "-O", "jupyterhub", "jupyterhub")
+        run(*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "stop",
+            stdout=subprocess.DEVNULL)
+    os.execvp("runuser", [*as_postgres, str(bin_dir / "postgres"), "-D", str(data),
+                          "-c", "listen_addresses=*", "-k", "/run/postgresql"])
 
 
 def make_home(home: Path, uid: str, gid: str) -> None:
@@ -211,9 +268,10 @@ def role_hub(mode: str) -> None:
     spec = json.loads((GENERATED / "unix_accounts.json").read_text())
     hub_user = spec["hub_user"]["name"]
     secrets = json.loads((SECRETS / "secrets.json").read_text())
-    lines = "".join(f"{u['name']}:{secrets['demo_password']}\n" for u in spec["users"])
-    run("chpasswd", input=lines, text=True)
-    run("usermod", "-a", "-G", "shadow", hub_user)  # PAM checks site users' passwords
+    password = Path("/etc/hpchub/hub-db-password")
+    password.write_text(secrets["hub_db_password"])
+    shutil.chown(password, hub_user, hub_user)
+    password.chmod(0o400)
     Path("/srv/hpchub").mkdir(exist_ok=True)
     run("chown", "-R", f"{hub_user}:{hub_user}", "/srv/hpchub")
     shutil.copy(GENERATED / "ssh_known_hosts", "/etc/ssh/ssh_known_hosts")
@@ -230,16 +288,21 @@ def role_hub(mode: str) -> None:
             shutil.copy(SECRETS / source, target)
             shutil.chown(target, hub_user, hub_user)
             Path(target).chmod(0o400)
-    os.execvp("runuser", ["runuser", "-u", hub_user, "--", "hpchub", "hub",
-                          "--site", str(GENERATED / "site.yaml"), "--state-dir", "/srv/hpchub",
-                          "--slurm-access", mode])
+    os.chdir("/srv/hpchub")
+    os.execvp("runuser", ["runuser", "-u", hub_user, "--", "jupyterhub", "-f",
+                          str(GENERATED / "jupyterhub_config.py"), f"--HPCHub.slurm_access={mode}"])
 
 
 def main() -> None:
     if len(sys.argv) < 2:
-        sys.exit("usage: hpchub-node-init slurmdb|slurmctld|slurmrestd|slurmd [GPUS]|login|"
-                 "hub rest|cli")
+        sys.exit("usage: hpchub-node-init ldap|postgres|slurmdb|slurmctld|slurmrestd|"
+                 "slurmd [GPUS]|login|hub rest|cli")
     role, args = sys.argv[1], sys.argv[2:]
+    if role == "ldap":
+        role_ldap()
+    if role == "postgres":
+        role_postgres()
+    start_nslcd(json.loads((GENERATED / "unix_accounts.json").read_text()))
     create_unix_accounts()
     if not (role == "hub" and args[:1] == ["rest"]):  # the hub off the cluster has no Slurm
         install_slurm_config()

@@ -206,6 +206,7 @@ def generated_files(site: Site, db_password: str) -> dict[str, str]:
         "sacctmgr.json": json.dumps(sacctmgr_commands(site), indent=1),
         "openmpi-mca-params.conf": openmpi_params(site),
         "sudoers": sudoers(site),
+        "nslcd.conf": nslcd_conf(),
     }
 
 
@@ -217,3 +218,93 @@ def openmpi_params(site: Site) -> str:
         "btl_vader_single_copy_mechanism = none\n"
     )
 
+
+
+# ---------------------------------------------------------------------- the directory (LDAP)
+LDAP_HOST = "ldap"
+LDAP_SUFFIX = "dc=hpchub,dc=test"
+PEOPLE = f"ou=people,{LDAP_SUFFIX}"
+GROUPS = f"ou=groups,{LDAP_SUFFIX}"
+
+
+def ssha(password: str, salt: bytes) -> str:
+    """An OpenLDAP ``{SSHA}`` password hash."""
+    import base64
+    import hashlib
+
+    digest = hashlib.sha1(password.encode() + salt).digest()  # noqa: S324 - LDAP's SSHA format
+    return "{SSHA}" + base64.b64encode(digest + salt).decode()
+
+
+def directory_ldif(site: Site, password: str, salt: bytes) -> str:
+    """The site's people and groups as LDAP entries (posixAccount, posixGroup with memberUid):
+    users, their private groups, the collaborations and their accounts, the users group."""
+    accounts = unix_accounts(site)
+    entries = [
+        [f"dn: {LDAP_SUFFIX}", "objectClass: dcObject", "objectClass: organization",
+         "o: hpchub testbed", "dc: hpchub"],
+        [f"dn: {PEOPLE}", "objectClass: organizationalUnit", "ou: people"],
+        [f"dn: {GROUPS}", "objectClass: organizationalUnit", "ou: groups"],
+    ]
+    members: dict[str, list[str]] = {group["name"]: [] for group in accounts["groups"]}
+    for user in accounts["users"]:
+        entries.append(person(user["name"], user["uid"], user["uid"], user["comment"] or user["name"],
+                              ssha(password, salt)))
+        entries.append(group(user["name"], user["uid"], []))
+        for name in user["groups"]:
+            members[name].append(user["name"])
+    for account in accounts["collaboration_accounts"]:
+        entries.append(person(account["name"], account["uid"], account["gid"],
+                              f"{account['name']} collaboration account", None))
+    for entry in accounts["groups"]:
+        entries.append(group(entry["name"], entry["gid"], members[entry["name"]]))
+    return "\n".join("\n".join(lines) + "\n" for lines in entries)
+
+
+def person(name: str, uid: int, gid: int, full_name: str, password_hash: str | None) -> list[str]:
+    lines = [f"dn: uid={name},{PEOPLE}", "objectClass: inetOrgPerson", "objectClass: posixAccount",
+             f"uid: {name}", f"cn: {full_name}", f"sn: {full_name.split()[-1]}",
+             f"uidNumber: {uid}", f"gidNumber: {gid}", f"homeDirectory: /home/{name}",
+             "loginShell: /bin/bash"]
+    return lines + ([f"userPassword: {password_hash}"] if password_hash else [])
+
+
+def group(name: str, gid: int, member_uids: list[str]) -> list[str]:
+    return [f"dn: cn={name},{GROUPS}", "objectClass: posixGroup", f"cn: {name}",
+            f"gidNumber: {gid}", *(f"memberUid: {uid}" for uid in member_uids)]
+
+
+def nslcd_conf() -> str:
+    """Every node and the hub resolve the site's users and groups from the directory."""
+    return (f"uid nslcd\ngid nslcd\nuri ldap://{LDAP_HOST}/\nbase {LDAP_SUFFIX}\nssl off\n"
+            "bind_timelimit 5\ntimelimit 5\nreconnect_retrytime 5\n"
+            "# root, slurm, munge, the hub's account...: never looked up in the directory\n"
+            "nss_initgroups_ignoreusers ALLLOCAL\n")
+
+
+def hub_config(site: Site) -> str:
+    """The testbed hub's jupyterhub_config.py, as short as a center's own would be (the
+    hub's ``cli`` mode is given on JupyterHub's command line)."""
+    return f'''\
+# The testbed's hub, configured the way a center configures its own.
+from pathlib import Path
+
+c.HPCHub.site_config = "/etc/hpchub/generated/site.yaml"
+c.HPCHub.state_dir = "/srv/hpchub"
+
+# Users log in with their directory (LDAP) password; members of {site.hub.users_group} may.
+c.JupyterHub.authenticator_class = "hpchub-ldap"
+c.LDAPAuthenticator.server_address = "{LDAP_HOST}"
+c.LDAPAuthenticator.tls_strategy = "insecure"  # the testbed's directory has no TLS
+c.LDAPAuthenticator.bind_dn_template = ["uid={{username}},{PEOPLE}"]
+c.LDAPAuthenticator.allowed_groups = ["cn={site.hub.users_group},{GROUPS}"]
+
+# The hub's database: PostgreSQL.
+password = Path("/etc/hpchub/hub-db-password").read_text().strip()
+c.JupyterHub.db_url = f"postgresql+psycopg://jupyterhub:{{password}}@postgres/jupyterhub"
+c.JupyterHub.db_kwargs = {{"pool_pre_ping": True}}
+
+import hpchub.hub
+
+hpchub.hub.configure(c)
+'''

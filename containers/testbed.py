@@ -92,6 +92,11 @@ class Testbed:
         """Every container, in start order."""
         shared = ((self.volume("home"), "/home"), (self.volume("software"), "/global/common/software"))
         specs = [
+            # The center's directory (users and groups: every node resolves them with nslcd)
+            # and the hub's database.
+            NodeSpec("ldap", ("ldap",), has_secrets=True),
+            NodeSpec("postgres", ("postgres",), ((self.volume("pgdata"), "/var/lib/postgresql/hpchub"),),
+                     has_secrets=True),
             NodeSpec("slurmdb", ("slurmdb",), ((self.volume("mysql"), "/var/lib/mysql"),),
                      has_secrets=True),
             NodeSpec("slurmctld", ("slurmctld",), ((self.volume("ctld"), "/var/spool/slurmctld"),),
@@ -120,9 +125,16 @@ class Testbed:
             path.parent.chmod(0o700)
             words = ["lab", "node", "slurm", "quasar", "photon", "galaxy", "kernel", "nebula"]
             demo = "-".join(secrets.choice(words) for _ in range(3)) + str(secrets.randbelow(100))
-            path.write_text(json.dumps({"demo_password": demo, "db_password": secrets.token_hex(16)}))
+            path.write_text(json.dumps({"demo_password": demo}))
             path.chmod(0o600)
-        return json.loads(path.read_text())
+        values = json.loads(path.read_text())
+        missing = {name: secrets.token_hex(16) for name in
+                   ("db_password", "hub_db_password", "ldap_admin_password", "ldap_salt")
+                   if name not in values}
+        if missing:  # made by an older hpchub: add the new ones
+            values.update(missing)
+            path.write_text(json.dumps(values))
+        return values
 
     def ssh_host_keys(self) -> dict[str, str]:
         """Make (once) the SSH host keys of the hub and shared nodes; returns public keys."""
@@ -137,11 +149,14 @@ class Testbed:
         """Per-node secrets (once): the hub's demo password, Slurm's JWT key on slurmctld,
         slurmdb and the hub, and the SSH user CA on the hub. Returns the CA's public key."""
         root = self.state / "secrets"
-        for node in ("slurmctld", "slurmdb", "hub"):
+        for node in ("slurmctld", "slurmdb", "hub", "ldap", "postgres"):
             (root / node).mkdir(parents=True, exist_ok=True)
-        hub_secrets = root / "hub" / "secrets.json"
-        hub_secrets.write_text(json.dumps({"demo_password": self.secrets()["demo_password"]}))
-        hub_secrets.chmod(0o600)
+        values = self.secrets()
+        for node, names in (("hub", ("demo_password", "hub_db_password")),
+                            ("postgres", ("hub_db_password",)), ("ldap", ("ldap_admin_password",))):
+            private(root / node / "secrets.json", json.dumps({name: values[name] for name in names}))
+        private(root / "ldap" / "directory.ldif", render.directory_ldif(
+            self.site, values["demo_password"], bytes.fromhex(values["ldap_salt"])))
         key = root / "slurm-jwt.key"
         if not key.exists():
             key.write_bytes(secrets.token_bytes(32))
@@ -158,6 +173,7 @@ class Testbed:
         files["ssh_known_hosts"] = render.ssh_known_hosts(self.ssh_host_keys())
         files["ssh_user_ca.pub"] = self.node_secrets()
         files["site.yaml"] = self.site_path.read_text()
+        files["jupyterhub_config.py"] = render.hub_config(self.site)
         digest = hashlib.sha256()
         for name, text in sorted(files.items()):
             target = out / name
@@ -452,6 +468,13 @@ def free_subnet(taken: list[str]) -> ipaddress.IPv4Network:
         if not any(candidate.overlaps(u) for u in used):
             return candidate
     raise TestbedError("no free /24 in 172.28.0.0/14 for the testbed network")
+
+
+def private(path: Path, text: str) -> None:
+    """Write a secret file readable by its owner only."""
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text)
 
 
 def from_site(site_path: str | Path, project: str = "hpchub", hub_port: int | None = None,

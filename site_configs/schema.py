@@ -148,6 +148,9 @@ class Profile(Strict):
     allowed_groups: tuple[str, ...] = Field(default=(), description="empty: everyone")
     pending_timeout_s: int = Field(default=600, ge=10)
     """a job still queued after this long is cancelled and the user told why"""
+    idle_timeout_s: int | None = Field(default=None, ge=30)
+    """a server without activity this long is stopped by jupyterhub-idle-culler (batch servers
+    hold nodes: give them a limit); none: never culled"""
     charge: str = ""
     """how the center charges for this profile, shown on the form (e.g. "1 node-hour per hour")"""
 

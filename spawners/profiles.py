@@ -26,6 +26,7 @@ from tornado import web
 from traitlets import default
 
 from hpchub.hub import refuse_unhonoured
+from hpchub.idle import take_note
 from hpchub.settings import HPCHub
 
 from . import certs
@@ -261,7 +262,8 @@ class ProfilesSpawner(HPCHub, wrapspawner.ProfilesSpawner):
 
     def clear_state(self):
         """After a stop: the child goes, why it stopped stays (for the next form)."""
-        reason = getattr(self.child_spawner, "end_reason", "")
+        reason = (take_note(self.state_dir, f"{self.user.name}/{self.name}")
+                  or getattr(self.child_spawner, "end_reason", ""))
         super().clear_state()
         self.end_reason = reason or self.end_reason
         self._request_fields = {}

@@ -117,12 +117,14 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         return SpawnRequest(**self.hpchub_request)
 
     def _own(self, jobs: dict[str, JobInfo], job_id: str | None = None) -> JobInfo | None:
-        """This server's job in a snapshot, only if Slurm says it belongs to this user."""
+        """This server's job in a snapshot. Listed with another owner (Slurm shows a bare uid
+        while the directory does not answer), its state is UNKNOWN: never used as running,
+        never taken for ended."""
         job = jobs.get(job_id or self.job_id)
         if job is not None and job.user != self.user.name:
-            self.log.error("Job %s is %s's in squeue, not %s's: ignored", job.job_id, job.user,
-                           self.user.name)
-            return None
+            self.log.warning("Job %s is listed as %s's, not %s's: its state is unknown for now",
+                             job.job_id, job.user, self.user.name)
+            return dataclasses.replace(job, state="UNKNOWN", nodes="")
         return job
 
     def say(self, message: str) -> None:

@@ -11,6 +11,7 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin
       python3 python3-venv python3-dev gcc make \
       nodejs openssh-server openssh-client tini \
       iproute2 iputils-ping procps psmisc ca-certificates curl less hostname \
+      nslcd libnss-ldapd libpam-ldapd ldap-utils \
  && rm -rf /var/lib/apt/lists/*
 # Trust what the host trusts (package registries may be reached through the host's CA).
 COPY host-ca/ /usr/local/share/ca-certificates/hpchub-host-ca/

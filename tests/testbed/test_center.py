@@ -1,0 +1,120 @@
+"""The testbed's hub as a center runs it: a short jupyterhub_config.py, users and groups from
+LDAP (slapd, nslcd on every node), state in PostgreSQL, idle culling by jupyterhub-idle-culler."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import requests
+from hpchub.containers.render import GROUPS, LDAP_SUFFIX
+from hubclient import HubUser
+
+CONFIG = "/etc/hpchub/generated/jupyterhub_config.py"
+
+
+def login(testbed, user: str) -> requests.Response:
+    session = requests.Session()
+    session.get(f"{testbed.hub_url}/hub/login", timeout=10)
+    return session.post(f"{testbed.hub_url}/hub/login", allow_redirects=False, timeout=60, data={
+        "username": user, "password": testbed.secrets()["demo_password"],
+        "_xsrf": session.cookies.get("_xsrf")})
+
+
+def ldap_modify(testbed, ldif: str) -> None:
+    admin = testbed.secrets()["ldap_admin_password"]
+    done = testbed.exec("ldap", "sh", "-c", f"printf '%s' '{ldif}' | ldapmodify -x -H ldap://localhost "
+                        f"-D cn=admin,{LDAP_SUFFIX} -w {admin}")
+    assert done.ok, done.output
+
+
+def profiles_offered(user: HubUser) -> set[str]:
+    page = user.session.get(f"{user.base}/hub/spawn", timeout=60)
+    assert page.status_code == 200, page.text[:300]
+    return set(re.findall(r'name="profile" id="profile-[^"]+" value="([^"]+)"', page.text))
+
+
+def test_the_hub_runs_from_a_short_center_config_with_ldap_and_postgresql(testbed, alice):
+    config = testbed.exec("hub", "cat", CONFIG).output
+    settings = [line for line in config.splitlines() if line.strip() and not line.startswith("#")]
+    assert len(settings) <= 20, config
+    assert "hpchub.hub.configure(c)" in config and "hpchub-ldap" in config
+    assert f"jupyterhub -f {CONFIG}" in testbed.exec("hub", "ps", "-eo", "args").output
+    # The hub's users are rows in PostgreSQL; there is no SQLite database.
+    rows = testbed.exec("postgres", "runuser", "-u", "postgres", "--", "psql", "-h", "/run/postgresql",
+                        "-At", "-d", "jupyterhub", "-c", "SELECT name FROM users").output.split()
+    assert "alice" in rows
+    assert not testbed.exec("hub", "test", "-e", "/srv/hpchub/jupyterhub.sqlite").ok
+    # No site user is baked into any node: every one resolves them from the directory.
+    for node in ("hub", "login1", "c1", "g1", "slurmctld", "slurmrestd"):
+        assert not testbed.exec(node, "grep", "-q", "^alice:", "/etc/passwd").ok, node
+        assert testbed.exec(node, "getent", "passwd", "alice").output.startswith("alice:x:2001:"), node
+
+
+def test_a_member_added_to_a_collaboration_in_ldap_gets_its_profiles_at_next_login(testbed):
+    member = f"dn: cn=desi,{GROUPS}\nchangetype: modify\n{{}}: memberUid\nmemberUid: dave\n"
+    assert "gpu" not in profiles_offered(HubUser(testbed, "dave"))
+    ldap_modify(testbed, member.format("add"))
+    try:
+        assert "desi" in testbed.exec("c1", "id", "-Gn", "dave").output.split()  # no restart
+        assert "gpu" in profiles_offered(HubUser(testbed, "dave"))
+    finally:
+        ldap_modify(testbed, member.format("delete"))
+    assert "gpu" not in profiles_offered(HubUser(testbed, "dave"))
+    assert "desi" not in testbed.exec("login1", "id", "-Gn", "dave").output.split()
+
+
+def test_a_directory_outage_stops_logins_with_a_message_and_leaves_servers_alone(testbed, alice):
+    alice.start("ldap-out", {"profile": "debug"})
+    directory = testbed.container("ldap")
+    directory.stop(timeout=5)
+    try:
+        refused = login(testbed, "carol")
+        assert refused.status_code == 503
+        assert "directory (LDAP) is not answering" in refused.text
+        assert "Servers that are running are not affected" in refused.text
+        time.sleep(45)  # two rounds of the hub's job polling, while Slurm shows bare uids
+        assert alice.server("ldap-out")["ready"]
+        assert alice.run_code("ldap-out", "print(6 * 7)").strip() == "42"
+    finally:
+        directory.start()
+    deadline = time.monotonic() + 60
+    while login(testbed, "carol").status_code != 302:
+        assert time.monotonic() < deadline, "logins did not come back with the directory"
+        time.sleep(2)
+    alice.stop("ldap-out")
+
+
+def test_jupyterhub_upgrade_db_runs_on_the_postgresql_database(testbed):
+    done = testbed.exec("hub", "sh", "-c", f"cd /srv/hpchub && runuser -u jupyterhub -- "
+                        f"jupyterhub upgrade-db -f {CONFIG} 2>&1")
+    assert done.ok, done.output
+    assert "postgresql" in done.output.lower() or "Upgrading" in done.output, done.output
+
+
+@pytest.fixture
+def bob(testbed):
+    user = HubUser(testbed, "bob")
+    yield user
+    for name in list(user.model().get("servers", {})):
+        user.stop(name)
+
+
+def test_an_idle_server_is_culled_its_job_cancelled_and_the_user_told_why(testbed, bob):
+    bob.start("idle", {"profile": "quick"})  # idle limit 60 s
+    bob.start("keep", {"profile": "shared"})  # no idle limit
+    jobs = testbed.exec("slurmctld", "squeue", "-h", "-u", "bob", "-n", "hpchub-spawner", "-o", "%i")
+    [job] = jobs.output.split()
+    deadline = time.monotonic() + 240
+    while bob.server("idle") and bob.server("idle").get("ready"):
+        assert time.monotonic() < deadline, "the idle server was not culled"
+        time.sleep(5)
+    deadline = time.monotonic() + 60
+    while testbed.exec("slurmctld", "squeue", "-h", "-j", job, "-o", "%T").output.strip() not in (
+            "", "CANCELLED", "COMPLETED"):
+        assert time.monotonic() < deadline, "the culled server's job is still in the queue"
+        time.sleep(2)
+    assert bob.server("keep")["ready"], "a server without an idle limit was culled"
+    page = bob.session.get(f"{bob.base}/hub/spawn/bob/idle", timeout=60).text
+    assert re.search(r"no activity for \d+ min, and servers of this profile are stopped after 1 idle", page)
