@@ -198,7 +198,8 @@ def idle_culler(site: Site, settings: HPCHub, internal_ssl: bool) -> list[dict]:
                f"--timeout={min(limits)}", f"--cull-every={max(15, min(300, min(limits) // 3))}",
                f"--config={Path(__file__).with_name('idle_culler_config.py')}"]
     if internal_ssl:
-        command += ["--ssl-enabled", f"--internal-certs-location={Path(settings.state_dir) / 'internal-ssl'}"]
+        certs = Path(settings.state_dir) / "internal-ssl"
+        command += ["--ssl-enabled=true", f"--internal-certs-location={certs}"]
     return [{"name": "idle-culler", "command": command,
              "environment": {"HPCHUB_SITE_CONFIG": settings.site_config,
                              "HPCHUB_STATE_DIR": settings.state_dir}}]

@@ -12,7 +12,7 @@ from ldap3.core.exceptions import LDAPBindError, LDAPCommunicationError
 from ldapauthenticator import LDAPAuthenticator
 from ldapauthenticator.ldapauthenticator import TlsStrategy
 from tornado import web
-from traitlets import Float
+from traitlets import Integer
 
 OUTAGE = ("The center's directory (LDAP) is not answering, so nobody can log in right now. "
           "Servers that are running are not affected. Please try again in a few minutes.")
@@ -21,10 +21,10 @@ OUTAGE = ("The center's directory (LDAP) is not answering, so nobody can log in 
 class DirectoryAuthenticator(LDAPAuthenticator):
     """Log in with the center's directory; an unreachable directory is a 503 that says so."""
 
-    connect_timeout = Float(5.0, help="Seconds to reach the LDAP server before the login "
-                            "is refused as a directory outage").tag(config=True)
-    receive_timeout = Float(10.0, help="Seconds to wait for an answer of the LDAP server"
-                            ).tag(config=True)
+    connect_timeout = Integer(5, help="Seconds to reach the LDAP server before the login "
+                              "is refused as a directory outage").tag(config=True)
+    receive_timeout = Integer(10, help="Seconds to wait for an answer of the LDAP server"
+                              ).tag(config=True)
 
     def get_connection(self, userdn, password):
         """A connection bound as ``userdn``, or None for wrong credentials."""
@@ -35,7 +35,7 @@ class DirectoryAuthenticator(LDAPAuthenticator):
                 else ldap3.AUTO_BIND_NO_TLS)
         try:
             return ldap3.Connection(server, user=userdn, password=password, auto_bind=bind,
-                                    receive_timeout=self.receive_timeout)
+                                    receive_timeout=self.receive_timeout)  # ldap3: whole seconds
         except LDAPBindError:
             return None
 

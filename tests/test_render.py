@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from hpchub.containers import render
 from hpchub.containers.engine import apt_mirror
@@ -84,3 +85,29 @@ def test_node_requirements_come_from_metadata():
     assert any(r.startswith("jupyterhub") for r in reqs)
     assert any(r.startswith("mpi4py") for r in reqs)
     assert not any(r.startswith("pytest") for r in reqs)
+
+
+def test_the_directory_holds_the_sites_people_and_groups():
+    import base64
+    import hashlib
+
+    site = SITE
+    ldif = render.directory_ldif(site, "pw", b"salt1234")
+    entries = {block.splitlines()[0]: block for block in ldif.strip().split("\n\n")}
+    alice = entries[f"dn: uid=alice,{render.PEOPLE}"]
+    assert "uidNumber: 2001" in alice and "homeDirectory: /home/alice" in alice
+    hashed = base64.b64decode(re.search(r"userPassword: \{SSHA\}(\S+)", alice).group(1))
+    assert hashed == hashlib.sha1(b"pw" + b"salt1234").digest() + b"salt1234"  # noqa: S324
+    desi = entries[f"dn: cn=desi,{render.GROUPS}"]
+    assert set(re.findall(r"memberUid: (\w+)", desi)) == set(site.collaboration("desi").members)
+    users_group = entries[f"dn: cn={site.hub.users_group},{render.GROUPS}"]
+    assert set(re.findall(r"memberUid: (\w+)", users_group)) == {u.name for u in site.users}
+    # Collaboration accounts own kernel releases but have no password to log in with.
+    assert "userPassword" not in entries[f"dn: uid=desi,{render.PEOPLE}"]
+
+
+def test_the_hub_config_is_short_and_valid_python():
+    text = render.hub_config(SITE)
+    compile(text, "jupyterhub_config.py", "exec")
+    settings = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    assert len(settings) <= 20 and settings[-1] == "hpchub.hub.configure(c)"
