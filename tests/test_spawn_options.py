@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 
 import pytest
@@ -103,10 +105,16 @@ def test_script_values_are_inert_in_bash(tmp_path_factory, value):
                            command=["printenv", "JUPYTERHUB_PROBE"], runtime_bin="/nonexistent",
                            grace_s=120, stop_after_s=3600)
     home = tmp_path_factory.mktemp("home")
-    done = subprocess.run(["bash", "-c", script], capture_output=True,
-                          env={"HOME": str(home), "PATH": os.environ["PATH"]})
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == (value + "\n").encode()
+    # Its own session: the script's time-limit timer (a background sleep) is killed after.
+    run = subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env={"HOME": str(home), "PATH": os.environ["PATH"]}, start_new_session=True)
+    try:
+        out, err = run.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 0, err
+    assert out == (value + "\n").encode()
     assert list(home.iterdir()) == []
 
 
