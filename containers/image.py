@@ -15,11 +15,13 @@ from pathlib import Path
 
 import docker
 from docker.errors import APIError, NotFound
-from hpchub.spawners.start_up import PEM
+from hpchub.node.start_up import PEM
 
 from .engine import TestbedError, client
 
-IMAGES = {"node": "hpchub/node:latest", "hub": "hpchub/hub:latest"}
+# node: every cluster node (the runtime without hub-only packages); hub: the hub off the
+# cluster (no Slurm); hub-cli: the hub on a submit host (node + the hub's packages).
+IMAGES = {"node": "hpchub/node:latest", "hub": "hpchub/hub:latest", "hub-cli": "hpchub/hub-cli:latest"}
 STAGE = "hpchub/stage:{}"  # intermediate images the final two are built from
 SOURCE = Path(__file__).resolve().parent.parent
 
@@ -33,6 +35,7 @@ def build_image(cli: docker.DockerClient, state: Path) -> dict[str, str]:
                     dirs_exist_ok=True)
     split_ca_bundle(Path("/etc/ssl/certs/ca-certificates.crt"), ctx / "host-ca")
     (ctx / "requirements-node.txt").write_text("\n".join(node_requirements()) + "\n")
+    (ctx / "requirements-hub.txt").write_text("\n".join(node_requirements("hub")) + "\n")
     source = source_hash(ctx)
     try:
         images = {target: cli.images.get(tag) for target, tag in IMAGES.items()}
@@ -48,11 +51,11 @@ def build_image(cli: docker.DockerClient, state: Path) -> dict[str, str]:
     logs.mkdir()
     build = functools.partial(build_target, ctx=ctx, source=source, logs=logs)
     build(cli.api, "system", STAGE.format("system"))
-    # Three independent stages at once: the runtime's Python packages, Slurm's packages (downloaded), and
-    # Slurm's auth_jwt.so (it compiles while the others download and unpack).
+    # Independent stages at once: the runtime's Python packages, Slurm's packages and the hub's
+    # wheels (downloaded), and Slurm's auth_jwt.so (it compiles while the others download).
     with ThreadPoolExecutor(2) as pool:
         others = [pool.submit(build, client().api, stage, STAGE.format(stage))
-                  for stage in ("auth-jwt", "node-debs")]
+                  for stage in ("auth-jwt", "node-debs", "hub-wheels")]
         build(cli.api, "runtime", STAGE.format("runtime"))
         for job in others:
             job.result()
@@ -108,7 +111,7 @@ def install_chp(cache: Path, target: Path) -> None:
 def split_ca_bundle(bundle: Path, out: Path) -> None:
     """The host's CA bundle as one certificate per file, as ``update-ca-certificates`` wants
     local CAs: each then gets OpenSSL's hash link too, so a lookup in ``/etc/ssl/certs``
-    trusts the same CAs as the bundle (which :mod:`hpchub.spawners.start_up` relies on)."""
+    trusts the same CAs as the bundle (which :mod:`hpchub.node.start_up` relies on)."""
     out.mkdir()
     for i, pem in enumerate(dict.fromkeys(PEM.findall(bundle.read_bytes()))):
         (out / f"host-ca-{i:03d}.crt").write_bytes(pem + b"\n")
@@ -129,12 +132,13 @@ def build_wheel(out: Path) -> None:
         raise TestbedError("building the hpchub wheel failed:\n" + done.stderr[-2000:])
 
 
-def node_requirements() -> list[str]:
-    """hpchub's own dependencies plus its ``node`` extra, from the installed metadata."""
+def node_requirements(extra: str = "node") -> list[str]:
+    """From the installed metadata: hpchub's own dependencies plus its ``node`` extra, or
+    (``extra="hub"``) only what the hub needs besides."""
     reqs = []
     for req in metadata.requires("hpchub") or []:
         spec, _, marker = req.partition(";")
-        if not marker or 'extra == "node"' in marker:
+        if (not marker and extra == "node") or f'extra == "{extra}"' in marker:
             reqs.append(spec.strip())
     return reqs
 

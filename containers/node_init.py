@@ -249,7 +249,7 @@ def role_login() -> None:
     """The shared interactive node: a Slurm submit host plus sshd for the hub."""
     install_ssh_identity()
     run("hpchub", "kernels", "--site", str(GENERATED / "site.yaml"), "setup")
-    # Every user's shared-node server joins that user's cgroup (hpchub.spawners.confine).
+    # Every user's shared-node server joins that user's cgroup (hpchub.node.confine).
     confine = Path("/etc/sudoers.d/hpchub-confine")
     confine.write_text('ALL ALL=(root) NOPASSWD: /opt/hpchub/venv/bin/hpchub-confine ""\n')
     confine.chmod(0o440)

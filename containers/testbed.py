@@ -44,7 +44,7 @@ class NodeSpec:
     ports: tuple[tuple[int, int], ...] = ()
     has_secrets: bool = False  # mounts .testbed/<project>/secrets/<node> at /etc/hpchub/secrets
     cgroup_root: str = ""  # a shared node: per-user cgroups below this path (see cgroups.py)
-    image: str = "node"  # "node" (cluster) or "hub" (off the cluster), see image.IMAGES
+    image: str = "node"  # "node" (cluster), "hub" (off the cluster) or "hub-cli", see image.IMAGES
     sshd: bool = False  # has an SSH host key (shared nodes; the hub, for host-based login)
 
 
@@ -113,7 +113,7 @@ class Testbed:
             NodeSpec("hub", ("hub", str(self.hub_mode)),
                      (*shared, (self.volume("hubdata"), "/srv/hpchub")),
                      ports=((self.site.hub.port, self.hub_port),), has_secrets=True, sshd=True,
-                     image="hub" if self.hub_mode == "rest" else "node")
+                     image="hub" if self.hub_mode == "rest" else "hub-cli")
         )
         return specs
 

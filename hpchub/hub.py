@@ -143,7 +143,7 @@ def configure(c: Config) -> Site:
             "internal_certs_location": str(state / "internal-ssl"),
             "trusted_alt_names": [f"DNS:{os.uname().nodename}"],
         })
-        from hpchub.spawners.tls_contexts import share_contexts
+        from hpchub.node.tls_contexts import share_contexts
 
         share_contexts()  # one TLS context per certificate, not one per server start
     # Off the cluster the hub has no sudo: it signs a short-lived certificate per user.

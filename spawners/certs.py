@@ -10,7 +10,8 @@ cannot write files for. So hpchub:
 - hands the PEM text to the job through its batch script (or the shared launcher's stdin),
   as ``HPCHUB_SSL_*`` variables; the script is kept by Slurm readable only by the user and
   Slurm's own account;
-- in the job, :func:`write_from_env` writes them to a fresh 0700 directory on the node,
+- in the job, :func:`hpchub.node.server_certs.write_from_env` writes them to a fresh 0700
+  directory on the node,
   points JupyterHub's ``JUPYTERHUB_SSL_*`` variables at them, removes the PEM text from the
   environment that kernels and terminals inherit, and deletes the directory when the server
   exits. (The server's own ``/proc/<pid>/environ`` keeps its start-up environment; only the
@@ -19,19 +20,13 @@ cannot write files for. So hpchub:
 
 from __future__ import annotations
 
-import atexit
 import datetime
 import functools
 import ipaddress
-import os
-import shutil
-import ssl
-import tempfile
 from pathlib import Path
 
-PEM_ENV = {"key": "HPCHUB_SSL_KEY", "cert": "HPCHUB_SSL_CERT", "ca": "HPCHUB_SSL_CA"}
-PATH_ENV = {"key": "JUPYTERHUB_SSL_KEYFILE", "cert": "JUPYTERHUB_SSL_CERTFILE",
-            "ca": "JUPYTERHUB_SSL_CLIENT_CA"}
+from hpchub.node.server_certs import PATH_ENV, PEM_ENV
+
 VALID_FOR = datetime.timedelta(days=14)  # longer than any partition's time limit
 
 
@@ -94,34 +89,3 @@ def env_with_pems(env: dict[str, str], pems: dict[str, str] | None) -> dict[str,
     out = {k: v for k, v in env.items() if k not in PATH_ENV.values()}
     out.update({PEM_ENV[part]: pems[part] for part in PEM_ENV})
     return out
-
-
-def write_from_env(env: os._Environ | dict) -> Path | None:
-    """In the job: PEM variables -> files in a private directory, removed at exit.
-
-    Removal runs when the server exits inside this Python process (the usual case, see
-    :mod:`.fast_start`); a server that is ``exec``'d instead leaves the directory to the
-    node's /tmp cleanup.
-    """
-    if PEM_ENV["key"] not in env:
-        return None
-    directory = Path(tempfile.mkdtemp(prefix="hpchub-ssl-"))  # 0700, on the node
-    atexit.register(shutil.rmtree, directory, True)
-    old_umask = os.umask(0o077)
-    try:
-        for part, variable in PEM_ENV.items():
-            path = directory / f"{part}.pem"
-            path.write_text(env.pop(variable))
-            env[PATH_ENV[part]] = str(path)
-    finally:
-        os.umask(old_umask)
-    return directory
-
-
-def hub_client_context(env: os._Environ | dict) -> ssl.SSLContext | None:
-    """The TLS context for calling the hub's API with this server's certificate, if any."""
-    if not env.get(PATH_ENV["key"]):
-        return None
-    context = ssl.create_default_context(cafile=env[PATH_ENV["ca"]])
-    context.load_cert_chain(env[PATH_ENV["cert"]], env[PATH_ENV["key"]])
-    return context

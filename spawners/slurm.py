@@ -142,7 +142,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
     def job_env(self) -> dict[str, str]:
         """The server's environment: JupyterHub's variables and admin-set ``environment``."""
         env = self.get_env()
-        # For the walltime warning in JupyterLab (hpchub.spawners.walltime).
+        # For the walltime warning in JupyterLab (hpchub.node.walltime).
         env["HPCHUB_SHUTDOWN_GRACE_S"] = self.grace()
         env["HPCHUB_TIME_LIMIT_S"] = walltime_seconds(self.request.time)
         env = {k: str(v) for k, v in env.items() if k.startswith(("JUPYTERHUB_", "HPCHUB_"))

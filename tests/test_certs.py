@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from hpchub.node import server_certs
 from hpchub.spawners import certs
 
 
@@ -94,14 +95,14 @@ def test_job_writes_private_files_and_drops_the_pem_text(ca):
     pems = certs.issue(*ca, ca[1].decode(), "alice/x", ["c1"])
     env = {"HPCHUB_SSL_KEY": pems["key"], "HPCHUB_SSL_CERT": pems["cert"],
            "HPCHUB_SSL_CA": pems["ca"], "OTHER": "kept"}
-    directory = certs.write_from_env(env)
+    directory = server_certs.write_from_env(env)
     try:
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700
         assert stat.S_IMODE((directory / "key.pem").stat().st_mode) == 0o600
         assert not any(k.startswith("HPCHUB_SSL_") for k in env)
         assert open(env["JUPYTERHUB_SSL_KEYFILE"]).read() == pems["key"]
         assert env["OTHER"] == "kept"
-        context = certs.hub_client_context(env)
+        context = server_certs.hub_client_context(env)
         assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     finally:
         import shutil
@@ -110,8 +111,8 @@ def test_job_writes_private_files_and_drops_the_pem_text(ca):
 
 def test_without_internal_ssl_nothing_changes():
     env = {"JUPYTERHUB_API_URL": "http://hub:8081"}
-    assert certs.write_from_env(env) is None
-    assert certs.hub_client_context(env) is None
+    assert server_certs.write_from_env(env) is None
+    assert server_certs.hub_client_context(env) is None
 
 
 def test_the_ca_key_is_loaded_once_for_many_servers(ca):

@@ -3,7 +3,7 @@ interface is exercised on the testbed's shared node, tests/testbed/test_security
 
 from __future__ import annotations
 
-from hpchub.spawners.confine import Cgroups, choose_cpus, parse_cpus
+from hpchub.node.confine import Cgroups, choose_cpus, parse_cpus
 
 
 def test_cpu_lists():

@@ -6,8 +6,8 @@ import subprocess
 import sys
 import textwrap
 
-from hpchub.spawners.fast_start import runs_here
-from hpchub.spawners.singleuser import PortReport
+from hpchub.node.fast_start import runs_here
+from hpchub.node.singleuser import PortReport
 
 
 def test_only_this_environments_singleuser_runs_in_process(tmp_path):
@@ -22,7 +22,7 @@ def test_only_this_environments_singleuser_runs_in_process(tmp_path):
 def test_other_commands_are_execd_after_the_hook(tmp_path):
     marker = tmp_path / "hook"
     code = textwrap.dedent(f"""
-        from hpchub.spawners.fast_start import run_server
+        from hpchub.node.fast_start import run_server
         run_server(["/bin/echo", "server", "ran"],
                    before=lambda: open({str(marker)!r}, "w").write("called"))
     """)

@@ -10,7 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("folder", ["spawners", "kernels", "jobs", "site_configs", "containers", "slurm"])
+@pytest.mark.parametrize("folder", ["spawners", "node", "kernels", "jobs", "site_configs", "containers",
+                                    "slurm"])
 def test_folder_imports_as_subpackage(folder):
     module = importlib.import_module(f"hpchub.{folder}")
     assert Path(module.__file__).resolve().parent == ROOT / folder
@@ -50,3 +51,26 @@ def test_testbed_without_its_extra_says_which_extra_to_install():
     done = subprocess.run([sys.executable, "-c", hide_docker], capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
     assert "pip install 'hpchub[testbed]'" in done.stderr and "Traceback" not in done.stderr
+
+
+HUB_ONLY = ("batchspawner", "wrapspawner", "ldapauthenticator", "ldap3", "psycopg",
+            "jupyterhub_idle_culler", "hpchub.spawners", "hpchub.hub")
+
+
+def test_code_that_runs_on_nodes_needs_nothing_only_the_hub_has():
+    """As in the nodes' runtime: the hub-only packages cannot be imported."""
+    import subprocess
+    import sys
+
+    modules = [f"hpchub.node.{p.stem}" for p in (ROOT / "node").glob("*.py")]
+    modules += ["hpchub.kernels.cli", "hpchub.kernels.visible", "hpchub.kernels.check",
+                "hpchub.jobs.ipp", "hpchub.jobs.dask", "hpchub.slurm.cli"]
+    code = (f"import sys\nHUB_ONLY = {HUB_ONLY!r}\n"
+            "class Hide:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.startswith(HUB_ONLY):\n"
+            "            raise ModuleNotFoundError(f'{name} is hub-only', name=name)\n"
+            "sys.meta_path.insert(0, Hide())\n"
+            f"import importlib\nfor m in {modules!r}:\n    importlib.import_module(m)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -85,6 +85,11 @@ def test_node_requirements_come_from_metadata():
     assert any(r.startswith("jupyterhub") for r in reqs)
     assert any(r.startswith("mpi4py") for r in reqs)
     assert not any(r.startswith("pytest") for r in reqs)
+    # The nodes' runtime gets no hub-only package; the hub's images add them.
+    assert not any(r.startswith(("batchspawner", "wrapspawner", "psycopg")) for r in reqs)
+    hub = node_requirements("hub")
+    assert {r.split("=")[0].split(">")[0].split("[")[0] for r in hub} >= {
+        "batchspawner", "wrapspawner", "jupyterhub-ldapauthenticator", "psycopg", "jupyterhub-idle-culler"}
 
 
 def test_the_directory_holds_the_sites_people_and_groups():

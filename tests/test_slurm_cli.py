@@ -106,14 +106,14 @@ def test_port_report_ok():
 
 
 def test_walltime_remaining_counts_to_the_stop_signal():
-    from hpchub.spawners.walltime import remaining
+    from hpchub.node.walltime import remaining
 
     assert remaining(end=1000.0, grace_s=60, now=300.0) == 640
     assert remaining(end=1000.0, grace_s=60, now=990.0) == 0
 
 
 def test_walltime_reply_from_the_jobs_environment():
-    from hpchub.spawners.walltime import walltime_reply
+    from hpchub.node.walltime import walltime_reply
 
     env = {"SLURM_JOB_ID": "7", "HPCHUB_JOB_STARTED": "1000", "HPCHUB_TIME_LIMIT_S": "240",
            "HPCHUB_SHUTDOWN_GRACE_S": "60"}
@@ -125,13 +125,13 @@ def test_walltime_assets_ship_in_the_package():
     import json
     from importlib import resources
 
-    base = resources.files("hpchub.spawners")
+    base = resources.files("hpchub.node")
     pkg = json.loads(base.joinpath("jupyter_data/labextensions/hpchub-walltime/package.json").read_text())
     assert pkg["jupyterlab"]["_build"]["load"] == "static/remoteEntry.js"
     assert base.joinpath("jupyter_data/labextensions/hpchub-walltime/static/remoteEntry.js").is_file()
     conf_file = base.joinpath("jupyter_config/jupyter_server_config.d/hpchub-walltime.json")
     conf = json.loads(conf_file.read_text())
-    assert conf["ServerApp"]["jpserver_extensions"] == {"hpchub.spawners.walltime": True}
+    assert conf["ServerApp"]["jpserver_extensions"] == {"hpchub.node.walltime": True}
 
 
 def test_orphans_are_old_server_jobs_no_hub_server_holds():

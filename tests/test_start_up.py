@@ -1,4 +1,4 @@
-"""A server's start-up window (hpchub.spawners.start_up): CA lookup without the bundle where
+"""A server's start-up window (hpchub.node.start_up): CA lookup without the bundle where
 that keeps the same trust, no garbage collection until serving, everything restored after."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
-from hpchub.spawners import certs, start_up
+from hpchub.node import start_up
+from hpchub.spawners import certs
 from test_certs import (
     ca,  # noqa: F401 - the CA fixture
     write_pems,
@@ -70,7 +71,7 @@ def test_a_site_bundle_or_missing_paths_are_left_alone(tmp_path, monkeypatch):
 
 VERIFY = """
 import json, socket, ssl, sys
-from hpchub.spawners import start_up
+from hpchub.node import start_up
 start_up.ca_directory = lambda: sys.argv[2]
 start_up.begin()
 ctx = ssl.create_default_context()  # what aiohttp and JupyterHub do during start-up
@@ -109,7 +110,7 @@ def test_contexts_made_during_start_up_verify_through_the_directory(tmp_path, ca
 
 WINDOW = """
 import gc, json, os, ssl
-from hpchub.spawners import start_up
+from hpchub.node import start_up
 start_up.ca_directory = lambda: ssl.get_default_verify_paths().capath
 start_up.begin()
 during = {"gc": gc.isenabled(), "skipping": start_up.skipping_bundle(),

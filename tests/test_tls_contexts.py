@@ -1,4 +1,4 @@
-"""One TLS context per certificate (hpchub.spawners.tls_contexts), on JupyterHub's own
+"""One TLS context per certificate (hpchub.node.tls_contexts), on JupyterHub's own
 make_ssl_context and real certificate files."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import jupyterhub.objects
 import jupyterhub.services.auth
 import jupyterhub.user
 import jupyterhub.utils
-from hpchub.spawners import certs, tls_contexts
+from hpchub.node import tls_contexts
+from hpchub.spawners import certs
 from test_certs import (
     ca,  # noqa: F401 - the CA fixture
     write_pems,

@@ -1,5 +1,5 @@
 # The testbed's images are built from the files in this folder (hpchub/containers/image.py):
-# system -> (runtime | auth-jwt | node-debs, built at once) -> hub, node.
+# system -> runtime, auth-jwt, node-debs, hub-wheels (built at once) -> node, hub, hub-cli.
 # This stage: Debian packages every node and the hub share.
 FROM debian:bookworm
 ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8

@@ -1,5 +1,5 @@
-"""JupyterLab starts in a job without running node (hpchub.spawners.fast_start), and its
-start-up window (hpchub.spawners.start_up) is closed before kernels start."""
+"""JupyterLab starts in a job without running node (hpchub.node.fast_start), and its
+start-up window (hpchub.node.start_up) is closed before kernels start."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_plain_jupyterlab_import_runs_node(testbed):
 
 
 def test_fast_start_imports_jupyterlab_without_node_and_restores_the_lookup(testbed):
-    code = ("from hpchub.spawners.fast_start import import_lab_without_node; "
+    code = ("from hpchub.node.fast_start import import_lab_without_node; "
             "import_lab_without_node(); import jupyterlab.commands as c, jupyterlab.labapp as l; "
             "assert c._yarn_config.__name__ == '_yarn_config', c._yarn_config; "
             "assert l.app_version, l.app_version")
@@ -73,7 +73,7 @@ print(json.dumps({
 
 
 def test_start_up_window_is_closed_before_kernels_start(testbed):
-    """hpchub.spawners.start_up: the server says when it serves; kernels get the normal CA
+    """hpchub.node.start_up: the server says when it serves; kernels get the normal CA
     bundle (no start-up override in their environment)."""
     dave = HubUser(testbed, "dave")
     dave.stop("window")

@@ -1,7 +1,7 @@
 """``hpchub-singleuser``: run inside the job; pick a port, tell the hub, run the server.
 
 The port report travels while the server imports (one thread), and JupyterHub's single-user
-server runs in this process with :mod:`hpchub.spawners.fast_start`'s start-up fix.
+server runs in this process with :mod:`hpchub.node.fast_start`'s start-up fix.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
-from . import certs
+from . import server_certs
 from .fast_start import run_server
 
 
@@ -58,7 +58,7 @@ def _post_port(port: int) -> None:
         headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}",
                  "Content-Type": "application/json"},
     )
-    context = certs.hub_client_context(os.environ)  # internal SSL: this server's certificate
+    context = server_certs.hub_client_context(os.environ)  # internal SSL: this server's certificate
     with urllib.request.urlopen(request, timeout=30, context=context) as resp:  # noqa: S310
         resp.read()
 
@@ -99,7 +99,7 @@ def add_jupyter_settings(env: os._Environ | dict) -> None:
 def main() -> None:
     if len(sys.argv) < 2:
         sys.exit("usage: hpchub-singleuser jupyterhub-singleuser [ARGS...]")
-    certs.write_from_env(os.environ)
+    server_certs.write_from_env(os.environ)
     add_jupyter_settings(os.environ)
     os.environ["HPCHUB_JOB_STARTED"] = str(time.time())  # the job started just now
     port = free_port()

@@ -16,7 +16,7 @@ lives as long as the server. Two costs buy nothing there:
   the start-up only; environment variables such as ``SSL_CERT_FILE``, which other libraries
   read themselves (httpx), are left alone.
 
-``begin()`` runs before the server's imports (:func:`hpchub.spawners.fast_start.run_server`);
+``begin()`` runs before the server's imports (:func:`hpchub.node.fast_start.run_server`);
 ``end()`` runs from this module's server extension when jupyter_server starts its extensions,
 on the event loop's first turn after the port is bound.
 """
@@ -119,7 +119,7 @@ def _prime_tornado() -> None:
 
 
 def _jupyter_server_extension_points() -> list[dict]:
-    return [{"module": "hpchub.spawners.start_up"}]
+    return [{"module": "hpchub.node.start_up"}]
 
 
 def _load_jupyter_server_extension(serverapp) -> None:  # noqa: ANN001 - a ServerApp

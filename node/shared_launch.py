@@ -47,7 +47,7 @@ def start(spec: dict) -> dict:
     add_jupyter_settings(env)
     confine()
     log = open(os.path.expanduser(spec["log"]), "ab")  # noqa: SIM115 - handed to the child
-    command = [sys.executable, "-m", "hpchub.spawners.fast_start", *map(str, spec["command"])]
+    command = [sys.executable, "-m", "hpchub.node.fast_start", *map(str, spec["command"])]
     proc = subprocess.Popen(
         command, env=env, cwd=env["HOME"], stdin=subprocess.DEVNULL,
         stdout=log, stderr=log, start_new_session=True,

@@ -1,6 +1,6 @@
 """Run a user's server in this process, without a JupyterLab start-up cost that buys nothing.
 
-``python -m hpchub.spawners.fast_start jupyterhub-singleuser [ARGS...]`` starts the server in
+``python -m hpchub.node.fast_start jupyterhub-singleuser [ARGS...]`` starts the server in
 the current interpreter when that ``jupyterhub-singleuser`` is this environment's own; any other
 command (another environment's server, a container wrapper) is simply ``exec``'d.
 
@@ -79,8 +79,8 @@ def run_server(command: list[str], before: Callable[[], None] = lambda: None) ->
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:
-        sys.exit("usage: python -m hpchub.spawners.fast_start jupyterhub-singleuser [ARGS...]")
-    from hpchub.spawners.certs import write_from_env
+        sys.exit("usage: python -m hpchub.node.fast_start jupyterhub-singleuser [ARGS...]")
+    from .server_certs import write_from_env
 
     write_from_env(os.environ)  # internal SSL on a shared node
     run_server(sys.argv[1:])

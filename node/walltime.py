@@ -35,7 +35,7 @@ def walltime_reply(env: dict | os._Environ = os.environ, now: float | None = Non
 
 
 def _jupyter_server_extension_points() -> list[dict]:
-    return [{"module": "hpchub.spawners.walltime"}]
+    return [{"module": "hpchub.node.walltime"}]
 
 
 def _load_jupyter_server_extension(serverapp) -> None:  # noqa: ANN001
