@@ -20,7 +20,7 @@ from typing import Literal
 
 from hpchub.site_configs.loader import describe, yaml_mapping
 from hpchub.site_configs.schema import Strict
-from hpchub.spawners.script import ENV_NAME
+from hpchub.slurm.jobs import ENV_NAME
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 VERSION = r"^[0-9a-z][0-9a-z._-]{0,31}$"

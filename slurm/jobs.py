@@ -22,6 +22,7 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)  # accounts, QOS
 
 JOB_ID = re.compile(r"[0-9]{1,12}(?:_[0-9]{1,9}|_\[[0-9,%\-]{1,200}\]|\+[0-9]{1,6})?")
 USER = re.compile(r"[A-Za-z0-9_.$-]{1,64}")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # variables set in job scripts and kernel specs
 TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
 
 SQUEUE_FORMAT = "%i|%T|%r|%N|%S|%P|%Q|%u|%l|%M"

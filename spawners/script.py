@@ -3,13 +3,11 @@ shell-quoted (the Slurm flags travel as argv, see :mod:`hpchub.slurm.flags`)."""
 
 from __future__ import annotations
 
-import re
 import shlex
 from importlib import resources
 
 import jinja2
-
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from hpchub.slurm.jobs import ENV_NAME
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
                           keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)

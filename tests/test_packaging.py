@@ -64,7 +64,7 @@ def test_code_that_runs_on_nodes_needs_nothing_only_the_hub_has():
 
     modules = [f"hpchub.node.{p.stem}" for p in (ROOT / "node").glob("*.py")]
     modules += ["hpchub.kernels.cli", "hpchub.kernels.visible", "hpchub.kernels.check",
-                "hpchub.jobs.ipp", "hpchub.jobs.dask", "hpchub.slurm.cli"]
+                "hpchub.jobs.request", "hpchub.jobs.progress", "hpchub.slurm.cli"]
     code = (f"import sys\nHUB_ONLY = {HUB_ONLY!r}\n"
             "class Hide:\n"
             "    def find_spec(self, name, path=None, target=None):\n"

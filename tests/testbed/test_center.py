@@ -125,3 +125,15 @@ def test_an_idle_server_is_culled_its_job_cancelled_and_the_user_told_why(testbe
     assert bob.server("keep")["ready"], "a server without an idle limit was culled"
     page = bob.session.get(f"{bob.base}/hub/spawn/bob/idle", timeout=60).text
     assert re.search(r"no activity for \d+ min, and servers of this profile are stopped after 1 idle", page)
+
+
+def test_the_nodes_runtime_has_no_hub_only_package_and_the_hub_has_them(testbed):
+    hub_only = "batchspawner", "wrapspawner", "ldapauthenticator", "psycopg", "jupyterhub_idle_culler"
+    python = "/opt/hpchub/venv/bin/python"
+    for package in hub_only:
+        assert not testbed.exec("c1", python, "-c", f"import {package}").ok, package
+        assert testbed.exec("hub", python, "-c", f"import {package}").ok, package
+    # What runs in jobs and notebooks imports without them.
+    done = testbed.exec("c1", python, "-c", "import hpchub.node.singleuser, hpchub.node.shared_launch, "
+                        "hpchub.jobs.ipp, hpchub.jobs.dask, hpchub.kernels.visible")
+    assert done.ok, done.output
