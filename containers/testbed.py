@@ -372,7 +372,17 @@ class Testbed:
 
     def exec(self, node: str, *argv: str, user: str = "root", env: dict | None = None,
              workdir: str | None = None) -> ExecResult:
-        """Run ``argv`` on ``node`` (no shell unless argv asks for one)."""
+        """Run ``argv`` on ``node`` (no shell unless argv asks for one). Another ``user`` than
+        root logs in with ``runuser -l`` (Docker's own lookup reads only /etc/passwd, and site
+        users come from the directory): their groups, home and login environment."""
+        if user != "root":
+            command = shlex.join(argv)
+            if env:
+                command = shlex.join(["env", *(f"{k}={v}" for k, v in env.items())]) + " " + command
+            if workdir:
+                command = f"cd {shlex.quote(workdir)} && {command}"
+            argv = ("runuser", "-l", "-s", "/bin/bash", user, "-c", command)
+            user, env, workdir = "root", None, None
         code, output = self.container(node).exec_run(list(argv), user=user, environment=env,
                                                      workdir=workdir, demux=False)
         return ExecResult(code, (output or b"").decode(errors="replace"))

@@ -51,7 +51,7 @@ def test_carol_starts_an_exclusive_cpu_node_and_runs_a_cell(testbed, page, carol
     cards = page.locator(".hpchub-card")
     expect(cards.first).to_be_visible()
     titles = cards.locator("h4").all_inner_texts()
-    assert titles == ["Shared node", "Exclusive CPU node", "GPU node", "Debug node",
+    assert titles == ["Shared node", "Exclusive CPU node", "GPU node", "Quick look", "Debug node",
                       "Configurable job"]
     page.screenshot(path=ARTIFACTS / "profile-page.png", full_page=True)
 
