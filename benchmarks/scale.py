@@ -32,7 +32,6 @@ from pathlib import Path
 
 import requests
 import yaml
-
 from hpchub.containers.testbed import STATE_ROOT, from_site
 
 USERS = 100
@@ -64,6 +63,10 @@ def scale_site() -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(site, sort_keys=False))
     return path
+
+
+def latency(values: list[float]) -> dict:
+    return {"p50": round(1000 * pct(values, .5)), "p99": round(1000 * pct(values, .99)), "n": len(values)}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -232,14 +235,15 @@ db_url, port = sys.argv[1], sys.argv[2]
 token = os.urandom(16).hex()
 cfg = f"""
 c.JupyterHub.bind_url = "http://127.0.0.1:{port}"
-c.JupyterHub.hub_port = {int(port) + 1}
+c.JupyterHub.hub_bind_url = "http://127.0.0.1:{int(port) + 1}"
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{int(port) + 2}"
 c.ConfigurableHTTPProxy.pid_file = "/tmp/dbbench-{port}.pid"
 c.JupyterHub.cookie_secret_file = "/tmp/dbbench-{port}.secret"
 c.JupyterHub.db_url = {db_url!r}
 c.JupyterHub.authenticator_class = "null"
 c.JupyterHub.services = [{{"name": "bench", "api_token": {token!r}}}]
-c.JupyterHub.load_roles = [{{"name": "bench", "scopes": ["admin:users", "users:activity", "read:users"], "services": ["bench"]}}]
+c.JupyterHub.load_roles = [{{"name": "bench", "services": ["bench"],
+                             "scopes": ["admin:users", "list:users", "read:users", "users:activity"]}}]
 """
 open(f"/tmp/dbbench-{port}.py", "w").write(cfg)
 hub = subprocess.Popen(["jupyterhub", "-f", f"/tmp/dbbench-{port}.py"], stdout=subprocess.DEVNULL,
@@ -258,10 +262,13 @@ try:
     end = time.monotonic() + 30
     while time.monotonic() < end:  # what 100 servers and their users' pages do
         for name in names:
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             t = time.perf_counter()
-            api.post(base + f"/users/{name}/activity", json={"last_activity": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+            api.post(base + f"/users/{name}/activity", json={"last_activity": now})
             lat["activity"].append(time.perf_counter() - t)
-            t = time.perf_counter(); api.get(base + f"/users/{name}"); lat["user"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            api.get(base + f"/users/{name}")
+            lat["user"].append(time.perf_counter() - t)
         t = time.perf_counter(); api.get(base + "/users"); lat["list"].append(time.perf_counter() - t)
     print(json.dumps(lat))
 finally:
@@ -278,7 +285,8 @@ def db_traffic(bed) -> dict[str, dict]:
              "-O", "jupyterhub", "dbbench")
     bed.exec("hub", "rm", "-f", "/tmp/dbbench.sqlite")
     results = {}
-    for label, url, port in (("postgresql", f"postgresql+psycopg://jupyterhub:{password}@postgres/dbbench", "8300"),
+    postgres = f"postgresql+psycopg://jupyterhub:{password}@postgres/dbbench"
+    for label, url, port in (("postgresql", postgres, "8300"),
                              ("sqlite", "sqlite:////tmp/dbbench.sqlite", "8310")):
         done = bed.exec("hub", "python3", "-c", DB_TRAFFIC, url, port, user="jupyterhub")
         if not done.ok:
@@ -359,10 +367,8 @@ def run(bed, args) -> None:
         "servers": len(names), "spawn_all_s": round(spawn_s),
         "poller_cycle_s": round(cycle, 3), "job_info_rpcs_per_min": round(rpcs_min, 1),
         "hub_rss_mb": {"before": rss_before, "after": rss_after}, "hub_cpu_pct_steady": round(cpu_pct, 1),
-        "api_while_100_home_pages_ms": {"p50": round(1000 * pct(loaded["api"], .5)),
-                                        "p99": round(1000 * pct(loaded["api"], .99)), "n": len(loaded["api"])},
-        "home_page_ms": {"p50": round(1000 * pct(loaded["home"], .5)),
-                         "p99": round(1000 * pct(loaded["home"], .99)), "n": len(loaded["home"])},
+        "api_while_100_home_pages_ms": latency(loaded["api"]),
+        "home_page_ms": latency(loaded["home"]),
         "proxy_routes": len(routes), "proxy_added_ms_p50": round(added_ms, 2),
         "profile_page_ms": {"cold": round(1000 * statistics.median(cold)),
                             "warm": round(1000 * statistics.median(warm))},

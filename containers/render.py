@@ -71,7 +71,8 @@ def slurm_conf(site: Site) -> str:
         )
     lines.append("")
     for part in site.partitions:
-        over = "EXCLUSIVE" if part.exclusive else "NO"
+        over = ("EXCLUSIVE" if part.exclusive else
+                f"FORCE:{part.oversubscribe}" if part.oversubscribe else "NO")
         lines.append(
             f"PartitionName={part.name} Nodes={part.nodes} Default={'YES' if part.default else 'NO'}"
             f" MaxTime={part.max_time} OverSubscribe={over} State=UP"
@@ -303,6 +304,9 @@ c.LDAPAuthenticator.allowed_groups = ["cn={site.hub.users_group},{GROUPS}"]
 password = Path("/etc/hpchub/hub-db-password").read_text().strip()
 c.JupyterHub.db_url = f"postgresql+psycopg://jupyterhub:{{password}}@postgres/jupyterhub"
 c.JupyterHub.db_kwargs = {{"pool_pre_ping": True}}
+
+# Settings of this testbed run (benchmarks), if any.
+load_subconfig("/etc/hpchub/generated/jupyterhub_config_extra.py")
 
 import hpchub.hub
 

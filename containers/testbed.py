@@ -57,6 +57,7 @@ class Testbed:
     project: str = "hpchub"
     hub_port: int | None = None
     hub_mode: str | None = None  # slurm_access.mode of the hub container (default: the site's)
+    hub_extra_config: str = ""  # more JupyterHub settings, loaded last (benchmarks, experiments)
 
     def __post_init__(self) -> None:
         self.state = STATE_ROOT / self.project
@@ -174,6 +175,7 @@ class Testbed:
         files["ssh_user_ca.pub"] = self.node_secrets()
         files["site.yaml"] = self.site_path.read_text()
         files["jupyterhub_config.py"] = render.hub_config(self.site)
+        files["jupyterhub_config_extra.py"] = self.hub_extra_config
         digest = hashlib.sha256()
         for name, text in sorted(files.items()):
             target = out / name
@@ -488,7 +490,7 @@ def private(path: Path, text: str) -> None:
 
 
 def from_site(site_path: str | Path, project: str = "hpchub", hub_port: int | None = None,
-              hub_mode: str | None = None) -> Testbed:
+              hub_mode: str | None = None, hub_extra_config: str = "") -> Testbed:
     path = Path(site_path)
     if not path.exists():
         path = Path(str(resources.files("hpchub.site_configs").joinpath(f"{site_path}.yaml")))
@@ -496,4 +498,4 @@ def from_site(site_path: str | Path, project: str = "hpchub", hub_port: int | No
     if not site.runnable_testbed:
         raise TestbedError(f"site {site.name!r} is not a runnable testbed (runnable_testbed: false)")
     return Testbed(site=site, site_path=path, project=project, hub_port=hub_port,
-                   hub_mode=hub_mode)
+                   hub_mode=hub_mode, hub_extra_config=hub_extra_config)

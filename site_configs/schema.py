@@ -64,6 +64,8 @@ class Partition(Strict):
     exclusive: bool = Field(default=False, description="whole nodes only (OverSubscribe=EXCLUSIVE)")
     max_time: Walltime = "12:00:00"
     """longest time limit a job may ask for, [D-]HH:MM:SS"""
+    oversubscribe: int | None = Field(default=None, ge=2, le=64)
+    """jobs that may share each CPU (Slurm OverSubscribe=FORCE:N); none: one job per CPU"""
     description: str = ""
     """shown to users on the profile page"""
 
@@ -347,6 +349,9 @@ class CrossReferences:
                 raise ValueError(f"{where}.kind: 'shared' needs at least one entry in shared_nodes")
             if prof.partition:
                 self._check_fits(where, prof)
+        for i, part in enumerate(site.partitions):
+            if part.exclusive and part.oversubscribe:
+                raise ValueError(f"partitions[{i}].oversubscribe: an exclusive partition gives whole nodes")
 
     def _check_fits(self, where: str, prof: Profile) -> None:
         part = self.site.partition(prof.partition)
