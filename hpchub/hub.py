@@ -13,6 +13,7 @@ loaded before ``configure``.
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import sys
@@ -80,6 +81,19 @@ class HubConfigError(TraitError):
     JupyterHub stops at start-up with this one line ("Bad config encountered ...")."""
 
 
+def with_command_line(c: Config) -> Config:
+    """``c`` with the running application's command-line settings on top: JupyterHub applies
+    them after the config file, so the file alone would miss ``--HPCHub.slurm_access=cli``."""
+    from traitlets.config import Application
+
+    cli = getattr(Application.instance(), "cli_config", None) if Application.initialized() else None
+    if not cli:
+        return c
+    merged = copy.deepcopy(c)
+    merged.merge(cli)
+    return merged
+
+
 def refuse_unhonoured(config: Config) -> None:
     """Stop on an inherited trait hpchub would silently ignore, naming the key to use."""
     for section, names in UNHONOURED.items():
@@ -94,7 +108,7 @@ def configure(c: Config) -> Site:
     """Fill ``c`` with hpchub's defaults for every key the admin did not set; start this
     process's Slurm client and poller from ``c.HPCHub``. Returns the site."""
     try:
-        settings = HPCHub(config=c)
+        settings = HPCHub(config=with_command_line(c))
     except SiteConfigError as exc:
         raise HubConfigError(f"c.HPCHub.site_config: {exc}") from None
     if not settings.site_config:

@@ -139,6 +139,23 @@ def test_hpchub_hub_loads_the_admins_config_dir_and_their_settings_win(tmp_path)
     assert app.config.SlurmSpawner.submit_timeout == 90
 
 
+def test_command_line_settings_reach_hpchub(tmp_path):
+    """As `jupyterhub -f FILE --HPCHub.slurm_access=rest`: the command line wins over the file."""
+    path = tmp_path / "jupyterhub_config.py"
+    path.write_text(center(tmp_path).replace('c.HPCHub.slurm_access = "cli"', ""))
+    app = JupyterHub.instance()  # as `jupyterhub` runs (launch_instance)
+    try:
+        app.parse_command_line(["--HPCHub.slurm_access=cli", "--HPCHub.poll_interval_running=3"])
+        app.load_config_file(str(path))
+    finally:
+        JupyterHub.clear_instance()
+    from hpchub.slurm.cli import SlurmCLI
+    from hpchub.slurm.client import slurm
+    from hpchub.spawners.poller import poller
+
+    assert isinstance(slurm(), SlurmCLI) and poller().idle_interval == 3
+
+
 def test_jupyterhub_help_all_lists_hpchubs_settings():
     out = subprocess.run([str(Path(sys.executable).with_name("jupyterhub")), "--help-all"],
                          capture_output=True, text=True, check=True).stdout
