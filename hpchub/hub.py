@@ -188,12 +188,13 @@ def configure(c: Config) -> Site:
         # /hub/metrics needs a token with read:metrics: Prometheus scrapes with this one.
         "name": "prometheus", "api_token": metrics_token(state),
     }])
-    add_named(c.JupyterHub, "services", idle_culler(site, settings, bool(c.JupyterHub.internal_ssl)))
+    culler = idle_culler(site, settings, bool(c.JupyterHub.internal_ssl))
+    add_named(c.JupyterHub, "services", culler)
     add_named(c.JupyterHub, "load_roles", [{
         "name": "idle-culler",
         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
         "services": ["idle-culler"],
-    }, {
+    }] * bool(culler) + [{
         "name": "hpchub-reconciler",
         "scopes": ["list:users", "read:users", "read:servers", "admin:server_state"],
         "services": ["hpchub-reconciler"],

@@ -72,6 +72,16 @@ def test_a_center_config_of_a_few_lines_runs_hpchub_with_the_admins_choices(tmp_
     assert app.config.Spawner.environment["HPCHUB_KERNEL_ROOT"]
 
 
+def test_a_site_without_idle_limits_runs_no_culler(tmp_path):
+    mini = str(Path(__file__).parent / "data" / "mini.yaml")
+    app = load(tmp_path, center(tmp_path).replace(TESTBED, mini))
+    assert "idle-culler" not in [s["name"] for s in app.services]
+    assert "idle-culler" not in [r["name"] for r in app.load_roles]  # JupyterHub refuses a role
+    app = load(tmp_path, center(tmp_path))  # of a service it does not have
+    culler = next(s for s in app.services if s["name"] == "idle-culler")
+    assert "--timeout=60" in culler["command"] and culler["environment"]["HPCHUB_SITE_CONFIG"] == TESTBED
+
+
 def test_with_nothing_chosen_the_hub_logs_in_the_site_users_with_pam(tmp_path):
     app = load(tmp_path, center(tmp_path))
     assert app.config.JupyterHub.authenticator_class == "pam"

@@ -7,7 +7,9 @@ import time
 import uuid
 
 import requests
+from requests.adapters import HTTPAdapter
 from tornado import httpclient, ioloop, websocket
+from urllib3.util.retry import Retry
 
 
 class HubUser:
@@ -26,6 +28,11 @@ class HubUser:
         self.token = resp.json()["token"]
         self.api = requests.Session()
         self.api.headers["Authorization"] = f"token {self.token}"
+        # The proxy (node) closes idle keep-alive connections after 5 s: a GET that meets a
+        # just-closed one is sent again instead of failing the test.
+        retry = Retry(total=2, connect=2, read=2, status=0, allowed_methods={"GET"})
+        for session in (self.session, self.api):
+            session.mount("http://", HTTPAdapter(max_retries=retry))
 
     def model(self) -> dict:
         return self.api.get(f"{self.base}/hub/api/users/{self.name}", timeout=30).json()
