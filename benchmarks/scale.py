@@ -16,7 +16,7 @@ page; the proxy's route count and the latency it adds per request; the profile p
 Slurm associations cache cold and warm; the time for a restarted hub to re-attach all
 servers; and hub API traffic of 100 servers' users with PostgreSQL against SQLite.
 
-    .venv/bin/python benchmarks/scale.py [--servers 1000] [--window 120]
+    .venv/bin/python benchmarks/scale.py [--servers 1000] [--window 120] [--keep]
 """
 
 from __future__ import annotations
@@ -299,6 +299,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--servers", type=int, default=1000)
     parser.add_argument("--window", type=float, default=120)
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the scale testbed up (and the main one stopped) after")
     args = parser.parse_args()
     main_bed = from_site("testbed")
     for container in main_bed.cli.containers.list(filters={"label": "hpchub.project=hpchub"}):
@@ -307,8 +309,9 @@ def main() -> None:
     try:
         run(bed, args)
     finally:
-        bed.down()
-        main_bed.up(build=False)
+        if not args.keep:
+            bed.down()
+            main_bed.up(build=False)
 
 
 def run(bed, args) -> None:
@@ -318,6 +321,9 @@ def run(bed, args) -> None:
     hub = Hub(bed, f"http://127.0.0.1:{PORT}")
     rss_before, _ = hub_process(bed)
     names = [(f"bench{i % USERS:03d}", f"s{i // USERS}") for i in range(args.servers)]
+    created = hub.api.post(f"{hub.base}/hub/api/users", timeout=120,
+                           json={"usernames": [f"bench{i:03d}" for i in range(1, USERS)]})
+    assert created.status_code in (201, 409), created.text
     print(f"spawning {len(names)} servers", flush=True)
     spawn_s = spawn_all(hub, names, timeout=3600)
     print(f"all {len(names)} ready after {spawn_s:.0f} s", flush=True)

@@ -32,6 +32,7 @@ LIVE = set(LIVE_STATES.split(","))
 # A refused token: SLURM_PROTOCOL_AUTHENTICATION_ERROR, ESLURM_AUTH_*, and the "zero bytes"
 # of a controller that closes the connection on a token it rejects (as 22.05's does).
 AUTH_ERRORS = {1007, 5005, *range(6000, 6100)}
+MAX_CONNECTIONS = 64  # requests in flight to slurmrestd at once (it queues what its threads cannot take)
 
 
 class TokenRefused(SlurmError):
@@ -48,6 +49,16 @@ class SlurmREST(SlurmClient):
         self.hub_user = hub_user
         self.tokens = TokenMinter(jwt_key_file, token_lifetime_s)
         self.requests = 0  # for benchmarks: slurmrestd requests made by this process
+        self._http: AsyncHTTPClient | None = None
+
+    @property
+    def http(self) -> AsyncHTTPClient:
+        """This client's own connections: tornado's shared client allows 10 requests at once
+        for the whole process (the hub's proxy calls too), and a burst of spawns timed out in
+        its queue ("Timeout in request queue", benchmarks/scale.py)."""
+        if self._http is None:
+            self._http = AsyncHTTPClient(force_instance=True, max_clients=MAX_CONNECTIONS)
+        return self._http
 
     # -- transport -------------------------------------------------------------------------
     async def call(self, method: str, path: str, user: str, body: dict | None = None,
@@ -73,7 +84,7 @@ class SlurmREST(SlurmClient):
                      "Content-Type": "application/json", "Accept": "application/json"})
         self.requests += 1
         try:
-            response = await AsyncHTTPClient().fetch(request, raise_error=False)
+            response = await self.http.fetch(request, raise_error=False)
         except (OSError, HTTPClientError) as exc:
             # Only a request that reached slurmrestd may have done something: a timeout then.
             if "timeout during request" in str(exc).lower():

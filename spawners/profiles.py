@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import grp
+import logging
 import os
 import pwd
 from importlib import resources
@@ -35,6 +36,7 @@ from .poller import poller
 from .shared_node import SharedNodeSpawner
 from .slurm import SlurmSpawner
 
+log = logging.getLogger("hpchub.profiles")
 _FORM = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
 
 
@@ -53,7 +55,8 @@ async def user_choices(site: Site, user: str) -> UserChoices:
     try:
         qos_by_account = await slurm().associations(user)
         reservations = await slurm().reservations()
-    except (CommandTimeout, SlurmError):
+    except (CommandTimeout, SlurmError) as exc:
+        log.warning("associations of %s: %s", user, exc)
         raise web.HTTPError(503, "Slurm's accounting is not answering; try again in a minute") from None
     accounts = tuple(qos_by_account)
     default = site.default_account if site.default_account in accounts else (accounts or ("",))[0]
