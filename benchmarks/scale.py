@@ -316,6 +316,7 @@ def main() -> None:
 
 def run(bed, args) -> None:
     started = time.monotonic()
+    bed.down()  # a hub database without servers of an earlier run
     bed.up()
     print(f"scale testbed up in {time.monotonic() - started:.0f} s", flush=True)
     hub = Hub(bed, f"http://127.0.0.1:{PORT}")

@@ -10,6 +10,7 @@ unknown, never ended). Nothing is ever submitted twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -32,11 +33,16 @@ LIVE = set(LIVE_STATES.split(","))
 # A refused token: SLURM_PROTOCOL_AUTHENTICATION_ERROR, ESLURM_AUTH_*, and the "zero bytes"
 # of a controller that closes the connection on a token it rejects (as 22.05's does).
 AUTH_ERRORS = {1007, 5005, *range(6000, 6100)}
-MAX_CONNECTIONS = 64  # requests in flight to slurmrestd at once (it queues what its threads cannot take)
+MAX_CONNECTIONS = 32  # requests in flight to slurmrestd at once (it queues what its threads cannot take)
+UNSENT_RETRIES_S = (1.0, 3.0)  # pauses before sending again a request that never left
 
 
 class TokenRefused(SlurmError):
     """Slurm refused the user's token."""
+
+
+class Unsent(SlurmUnavailable):
+    """The request never reached slurmrestd (no connection): sending it again is safe."""
 
 
 class SlurmREST(SlurmClient):
@@ -64,21 +70,33 @@ class SlurmREST(SlurmClient):
     async def call(self, method: str, path: str, user: str, body: dict | None = None,
                    query: dict[str, str] | None = None, timeout: float = 20,
                    renew: bool = True) -> Any:
-        """One request as ``user``; its decoded JSON. Renews a refused token once."""
+        """One request as ``user``; its decoded JSON. Renews a refused token once; a request
+        that never left (no connection within the time, slurmrestd swamped) is sent again."""
         try:
-            return await self._request(method, path, user, body, query, timeout)
+            return await self._sent(method, path, user, body, query, timeout)
         except TokenRefused:
             if not renew:
                 raise
             log.warning("Slurm refused %s's token; asking once more with a new one", user)
             self.tokens.forget(user)
-            return await self._request(method, path, user, body, query, timeout)
+            return await self._sent(method, path, user, body, query, timeout)
+
+    async def _sent(self, method: str, path: str, user: str, body: dict | None,
+                    query: dict[str, str] | None, timeout: float) -> Any:
+        for pause in UNSENT_RETRIES_S:
+            try:
+                return await self._request(method, path, user, body, query, timeout)
+            except Unsent as exc:
+                log.warning("%s %s did not reach slurmrestd (%s); again in %.0f s", method, path,
+                            exc, pause)
+                await asyncio.sleep(pause)
+        return await self._request(method, path, user, body, query, timeout)
 
     async def _request(self, method: str, path: str, user: str, body: dict | None,
                        query: dict[str, str] | None, timeout: float) -> Any:
         url = f"{self.url}{path}" + (f"?{urlencode(query)}" if query else "")
         request = HTTPRequest(
-            url, method=method, request_timeout=timeout, connect_timeout=min(5.0, timeout),
+            url, method=method, request_timeout=timeout, connect_timeout=min(10.0, timeout),
             body=json.dumps(body) if body is not None else None,
             headers={"X-SLURM-USER-NAME": user, "X-SLURM-USER-TOKEN": self.tokens.token(user),
                      "Content-Type": "application/json", "Accept": "application/json"})
@@ -87,9 +105,13 @@ class SlurmREST(SlurmClient):
             response = await self.http.fetch(request, raise_error=False)
         except (OSError, HTTPClientError) as exc:
             # Only a request that reached slurmrestd may have done something: a timeout then.
-            if "timeout during request" in str(exc).lower():
+            words = str(exc).lower()
+            if "timeout during request" in words:
                 raise CommandTimeout(f"slurmrestd did not answer within {timeout:.0f} s") from None
-            raise SlurmUnavailable(f"slurmrestd at {self.url} is not reachable: {exc}") from None
+            problem = Unsent if isinstance(exc, ConnectionRefusedError) or any(
+                w in words for w in ("while connecting", "while resolving", "in request queue")
+            ) else SlurmUnavailable
+            raise problem(f"slurmrestd at {self.url} is not reachable: {exc}") from None
         try:
             payload = json.loads(response.body or b"null")
         except ValueError:

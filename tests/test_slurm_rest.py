@@ -144,6 +144,23 @@ def test_slurmrestd_down_or_slow_is_unavailable(restd):
         loop.run_until_complete(client.jobs())
 
 
+def test_a_submission_that_could_not_connect_is_sent_again_once_slurmrestd_listens(restd):
+    """A burst of spawns swamps slurmrestd: a request that never connected is safe to resend."""
+    fake, client, loop = restd
+    late = bind_sockets(0, "127.0.0.1")[0]  # slurmrestd comes up while the hub waits
+    client.url = f"http://127.0.0.1:{late.getsockname()[1]}"
+    late.close()
+    fake.answers["/slurm/v0.0.38/job/submit"] = [(200, {"job_id": 42, "errors": []})]
+
+    async def slurmrestd_starts_late():
+        await asyncio.sleep(0.5)
+        HTTPServer(fake.app()).add_sockets(bind_sockets(int(client.url.rsplit(":", 1)[1]), "127.0.0.1"))
+
+    loop.create_task(slurmrestd_starts_late())
+    assert submit(client, loop) == "42"
+    assert [r[:2] for r in fake.requests] == [("POST", "/slurm/v0.0.38/job/submit")]  # sent once
+
+
 def submit(client, loop) -> str:
     job = BatchJob(name="hpchub-spawner", partition="debug", nodes=1, time="00:30:00",
                    workdir="/home/alice", output="/home/alice/log-%j", comment="hpchub:alice/x")
