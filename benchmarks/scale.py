@@ -209,8 +209,9 @@ print(json.dumps({"via": via, "direct": direct}))
 
 
 def proxy_routes(bed) -> dict:
-    token = bed.exec("hub", "sh", "-c", "tr '\\0' '\\n' < /proc/$(pgrep -f -o 'bin/jupyterhub -f')/environ"
-                     " | sed -n 's/^CONFIGPROXY_AUTH_TOKEN=//p'").output.strip()
+    environ = "/proc/$(pgrep -f -o configurable-http-proxy)/environ"
+    token = bed.exec("hub", "sh", "-c", f"tr '\\0' '\\n' < {environ} | "
+                     "sed -n 's/^CONFIGPROXY_AUTH_TOKEN=//p'", user="jupyterhub").output.strip()
     out = bed.exec("hub", "curl", "-s", "-H", f"Authorization: token {token}",
                    "http://127.0.0.1:8001/api/routes").output
     return json.loads(out)
@@ -283,6 +284,11 @@ def db_traffic(bed) -> dict[str, dict]:
              "DROP DATABASE IF EXISTS dbbench")
     bed.exec("postgres", "runuser", "-u", "postgres", "--", "createdb", "-h", "/run/postgresql",
              "-O", "jupyterhub", "dbbench")
+    hba = "/var/lib/postgresql/hpchub/data/pg_hba.conf"
+    bed.exec("postgres", "sh", "-c", f"grep -q dbbench {hba} || echo 'host dbbench jupyterhub 0.0.0.0/0 "
+             f"scram-sha-256' >> {hba}")
+    bed.exec("postgres", "runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "reload",
+             "-D", "/var/lib/postgresql/hpchub/data")
     bed.exec("hub", "rm", "-f", "/tmp/dbbench.sqlite")
     results = {}
     postgres = f"postgresql+psycopg://jupyterhub:{password}@postgres/dbbench"
@@ -362,7 +368,7 @@ def run(bed, args) -> None:
     health_s = time.monotonic() - restart
     hub = Hub(bed, hub.base)
     while hub.ready_count()[0] < len(names):
-        if time.monotonic() - restart > 1200:
+        if time.monotonic() - restart > 600:
             break
         time.sleep(2)
     reattach_s = time.monotonic() - restart
