@@ -43,3 +43,17 @@ def test_a_port_report_the_hub_refuses_stops_the_server_with_a_reason(monkeypatc
         assert "Connection refused" in str(exc)
     else:
         raise AssertionError("check() returned although the report failed")
+
+
+def test_a_servers_port_is_free_and_outside_the_range_of_outgoing_connections():
+    import socket
+    from pathlib import Path
+
+    from hpchub.node.singleuser import free_port
+
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {free_port() for _ in range(20)}
+    assert all(10000 <= p < max(11000, low) for p in ports)
+    for port in ports:  # each one can be bound by the server
+        with socket.socket() as sock:
+            sock.bind(("", port))
