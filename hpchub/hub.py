@@ -188,36 +188,38 @@ def configure(c: Config) -> Site:
         # /hub/metrics needs a token with read:metrics: Prometheus scrapes with this one.
         "name": "prometheus", "api_token": metrics_token(state),
     }])
-    culler = idle_culler(site, settings, bool(c.JupyterHub.internal_ssl))
-    add_named(c.JupyterHub, "services", culler)
     add_named(c.JupyterHub, "load_roles", [{
-        "name": "idle-culler",
-        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-        "services": ["idle-culler"],
-    }] * bool(culler) + [{
         "name": "hpchub-reconciler",
         "scopes": ["list:users", "read:users", "read:servers", "admin:server_state"],
         "services": ["hpchub-reconciler"],
     }, {
         "name": "metrics-reader", "scopes": ["read:metrics"], "services": ["prometheus"],
     }])
+    add_idle_culler(c, site, settings)
     return site
 
 
-def idle_culler(site: Site, settings: HPCHub, internal_ssl: bool) -> list[dict]:
-    """jupyterhub-idle-culler with the profiles' idle limits (none: no culler)."""
+def add_idle_culler(c: Config, site: Site, settings: HPCHub) -> None:
+    """jupyterhub-idle-culler and its role, with the profiles' idle limits (none: no culler;
+    JupyterHub refuses a role of a service it does not have)."""
     limits = [p.idle_timeout_s for p in site.profiles if p.idle_timeout_s]
     if not limits:
-        return []
+        return
     command = [sys.executable, "-m", "jupyterhub_idle_culler",
                f"--timeout={min(limits)}", f"--cull-every={max(15, min(300, min(limits) // 3))}",
                f"--config={Path(__file__).with_name('idle_culler_config.py')}"]
-    if internal_ssl:
+    if c.JupyterHub.internal_ssl:
         certs = Path(settings.state_dir) / "internal-ssl"
         command += ["--ssl-enabled=true", f"--internal-certs-location={certs}"]
-    return [{"name": "idle-culler", "command": command,
-             "environment": {"HPCHUB_SITE_CONFIG": settings.site_config,
-                             "HPCHUB_STATE_DIR": settings.state_dir}}]
+    add_named(c.JupyterHub, "services", [{
+        "name": "idle-culler", "command": command,
+        "environment": {"HPCHUB_SITE_CONFIG": settings.site_config, "HPCHUB_STATE_DIR": settings.state_dir},
+    }])
+    add_named(c.JupyterHub, "load_roles", [{
+        "name": "idle-culler",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    }])
 
 
 def defaults(c: Config, section: str, values: dict[str, Any]) -> None:
