@@ -8,7 +8,7 @@ import time
 
 import pytest
 import requests
-from hpchub.containers.render import GROUPS, LDAP_SUFFIX
+from directory import member_of
 from hubclient import HubUser
 
 CONFIG = "/etc/hpchub/generated/jupyterhub_config.py"
@@ -20,13 +20,6 @@ def login(testbed, user: str) -> requests.Response:
     return session.post(f"{testbed.hub_url}/hub/login", allow_redirects=False, timeout=60, data={
         "username": user, "password": testbed.secrets()["demo_password"],
         "_xsrf": session.cookies.get("_xsrf")})
-
-
-def ldap_modify(testbed, ldif: str) -> None:
-    admin = testbed.secrets()["ldap_admin_password"]
-    done = testbed.exec("ldap", "sh", "-c", f"printf '%s' '{ldif}' | ldapmodify -x -H ldap://localhost "
-                        f"-D cn=admin,{LDAP_SUFFIX} -w {admin}")
-    assert done.ok, done.output
 
 
 def profiles_offered(user: HubUser) -> set[str]:
@@ -53,14 +46,10 @@ def test_the_hub_runs_from_a_short_center_config_with_ldap_and_postgresql(testbe
 
 
 def test_a_member_added_to_a_collaboration_in_ldap_gets_its_profiles_at_next_login(testbed):
-    member = f"dn: cn=desi,{GROUPS}\nchangetype: modify\n{{}}: memberUid\nmemberUid: dave\n"
     assert "gpu" not in profiles_offered(HubUser(testbed, "dave"))
-    ldap_modify(testbed, member.format("add"))
-    try:
+    with member_of(testbed, "dave", "desi"):
         assert "desi" in testbed.exec("c1", "id", "-Gn", "dave").output.split()  # no restart
         assert "gpu" in profiles_offered(HubUser(testbed, "dave"))
-    finally:
-        ldap_modify(testbed, member.format("delete"))
     assert "gpu" not in profiles_offered(HubUser(testbed, "dave"))
     assert "desi" not in testbed.exec("login1", "id", "-Gn", "dave").output.split()
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from directory import member_of  # noqa: E402
 from hubclient import HubUser  # noqa: E402
 
 ROOT = "/global/common/software/jupyter/kernels"
@@ -182,6 +183,19 @@ def test_users_see_their_collaborations_kernels_only(users):
     assert alice["desi-current"] == "DESI (current: DESI 26.1)"
     assert not any(name.startswith("desi") for name in bob)
     assert set(dave) == {"python3"}
+
+
+def test_a_member_added_in_ldap_gets_the_kernels_at_next_login_and_loses_them_after(users):
+    dave = users["dave"]
+    with member_of(dave.testbed, "dave", "desi"):
+        dave.stop("kernels")  # his next server, with no restart of the hub or the nodes
+        dave.start("kernels", {"profile": "shared"})
+        assert {"desi-26.1", "desi-26.3", "desi-current"} <= set(kernel_names(dave, "kernels"))
+        assert dave.run_code("kernels", VERSION_CODE, kernel="desi-26.3").split()[0] == "26.3"
+    dave.stop("kernels")
+    dave.start("kernels", {"profile": "shared"})
+    assert set(kernel_names(dave, "kernels")) == {"python3"}
+    assert sh(dave.testbed, f"ls {ROOT}/desi/current/kernels", "dave").code != 0
 
 
 def test_each_release_runs_its_own_environment_on_shared_and_batch_nodes(users):
