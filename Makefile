@@ -11,6 +11,7 @@ demo: bootstrap
 	$(VENV)/hpchub testbed up
 
 test: bootstrap
+	@scripts/bootstrap-host --browser
 	$(VENV)/hpchub testbed up
 	$(VENV)/ruff check .
 	$(VENV)/pytest

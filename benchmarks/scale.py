@@ -16,7 +16,7 @@ page; the proxy's route count and the latency it adds per request; the profile p
 Slurm associations cache cold and warm; the time for a restarted hub to re-attach all
 servers; and hub API traffic of 100 servers' users with PostgreSQL against SQLite.
 
-    .venv/bin/python benchmarks/scale.py [--servers 1000] [--window 120] [--keep]
+    .venv/bin/python benchmarks/scale.py [--servers 1000] [--window 120] [--keep] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import argparse
 import json
 import re
 import statistics
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -126,14 +127,38 @@ def job_info_rpcs(bed) -> int:
     return sum(int(m) for m in re.findall(r"^\s*REQUEST_JOB_INFO\w*\s+\(\s*\d+\)\s+count:(\d+)", out, re.M))
 
 
-def poller_metrics(bed, hub: Hub) -> tuple[float, float]:
-    """(sum, count) of hpchub_poller_latency_seconds from /hub/metrics."""
+def poller_metrics(bed, hub: Hub) -> tuple[float, float, float]:
+    """(sum, count, count within 1 s) of hpchub_poller_latency_seconds from /hub/metrics."""
     token = bed.exec("hub", "cat", "/srv/hpchub/prometheus-token").output.strip()
     text = requests.get(f"{hub.base}/hub/metrics", headers={"Authorization": f"token {token}"},
                         timeout=60).text
     value = {name: float(v) for name, v in re.findall(
-        r"^hpchub_poller_latency_seconds_(sum|count) ([0-9.e+]+)$", text, re.M)}
-    return value.get("sum", 0.0), value.get("count", 0.0)
+        r'^hpchub_poller_latency_seconds_(sum|count|bucket\{le="1\.0"\}) ([0-9.e+]+)$', text, re.M)}
+    return value.get("sum", 0.0), value.get("count", 0.0), value.get('bucket{le="1.0"}', 0.0)
+
+
+def profiled(bed, seconds: float, out: Path) -> subprocess.Popen:
+    """py-spy sampling the hub process (seen from this host) for ``seconds``, as collapsed
+    stacks in ``out``."""
+    top = bed.container("hub").top(ps_args="-eo pid,args")
+    pid = next(row[0] for row in top["Processes"] if "bin/jupyterhub -f" in row[1])
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds)),
+                             "--format", "raw", "--output", str(out), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+def hot_spots(stacks: Path, top: int = 15) -> list[tuple[str, float]]:
+    """Share of samples in which each function of the hub's own code or its packages is on
+    the stack (inclusive), largest first."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in stacks.read_text().splitlines():
+        frames, _, n = line.rpartition(" ")
+        total += int(n)
+        for frame in {re.sub(r":\d+\)$", ")", f) for f in frames.split(";")}:
+            counts[frame] = counts.get(frame, 0) + int(n)
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    return [(frame, round(100 * n / max(1, total), 1)) for frame, n in ranked[:top]]
 
 
 def spawn_all(hub: Hub, names: list[tuple[str, str]], timeout: float) -> float:
@@ -307,6 +332,9 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=120)
     parser.add_argument("--keep", action="store_true",
                         help="leave the scale testbed up (and the main one stopped) after")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="sample the hub with py-spy (on PATH) while 100 users load their "
+                             "home pages; collapsed stacks to FILE, hot spots printed")
     args = parser.parse_args()
     main_bed = from_site("testbed")
     for container in main_bed.cli.containers.list(filters={"label": "hpchub.project=hpchub"}):
@@ -337,21 +365,26 @@ def run(bed, args) -> None:
     time.sleep(30)  # settle: every spawner polling, no spawn in progress
 
     bed.exec("slurmctld", "sdiag", "-r")
-    rpcs, poll_sum, poll_n = job_info_rpcs(bed), *poller_metrics(bed, hub)
+    rpcs, (poll_sum, poll_n, poll_fast) = job_info_rpcs(bed), poller_metrics(bed, hub)
     _, cpu_before = hub_process(bed)
     time.sleep(args.window)
     rss_after, cpu_after = hub_process(bed)
     rpcs_min = (job_info_rpcs(bed) - rpcs) * 60 / args.window
-    poll_sum2, poll_n2 = poller_metrics(bed, hub)
+    poll_sum2, poll_n2, poll_fast2 = poller_metrics(bed, hub)
     cycle = (poll_sum2 - poll_sum) / max(1, poll_n2 - poll_n)
+    slow_cycles = int((poll_n2 - poll_n) - (poll_fast2 - poll_fast))
     cpu_pct = 100 * (cpu_after - cpu_before) / args.window
 
+    stacks = Path(args.profile) if args.profile else None
+    spy = profiled(bed, 25, stacks) if stacks else None
     load = bed.exec("hub", "python3", "-c", HOME_LOAD, "http://127.0.0.1:8000", hub.password,
                     ",".join(f"bench{i:03d}" for i in range(USERS)),
                     hub.api.headers["Authorization"].split()[1])
     if not load.ok:
         raise RuntimeError(load.output[-2000:])
     loaded = json.loads(load.output.strip().splitlines()[-1])
+    if spy:
+        spy.wait()
 
     routes = proxy_routes(bed)
     sample = [(prefix, route["target"]) for prefix, route in sorted(routes.items())
@@ -378,7 +411,8 @@ def run(bed, args) -> None:
     traffic = db_traffic(bed)
     print(json.dumps({
         "servers": len(names), "spawn_all_s": round(spawn_s),
-        "poller_cycle_s": round(cycle, 3), "job_info_rpcs_per_min": round(rpcs_min, 1),
+        "poller_cycle_s": round(cycle, 3), "poller_cycles": int(poll_n2 - poll_n),
+        "poller_cycles_over_1s": slow_cycles, "job_info_rpcs_per_min": round(rpcs_min, 1),
         "hub_rss_mb": {"before": rss_before, "after": rss_after}, "hub_cpu_pct_steady": round(cpu_pct, 1),
         "api_while_100_home_pages_ms": latency(loaded["api"]),
         "home_page_ms": latency(loaded["home"]),
@@ -390,6 +424,10 @@ def run(bed, args) -> None:
         "db_api_ms_p50_p99": {db: {kind: [round(1000 * pct(v, .5), 1), round(1000 * pct(v, .99), 1)]
                                    for kind, v in lat.items()} for db, lat in traffic.items()},
     }, indent=1), flush=True)
+    if stacks and stacks.exists():
+        print("hub while 100 users load /hub/home (py-spy, % of samples with the frame):")
+        for frame, share in hot_spots(stacks):
+            print(f"  {share:5.1f} %  {frame}")
 
 
 if __name__ == "__main__":

@@ -51,16 +51,18 @@ def build_image(cli: docker.DockerClient, state: Path) -> dict[str, str]:
     logs.mkdir()
     build = functools.partial(build_target, ctx=ctx, source=source, logs=logs)
     build(cli.api, "system", STAGE.format("system"))
-    # Independent stages at once: the runtime's Python packages, Slurm's packages and the hub's
-    # wheels (downloaded), and Slurm's auth_jwt.so (it compiles while the others download).
-    with ThreadPoolExecutor(2) as pool:
+    # Independent stages at once: the runtime's Python packages, the nodes' Debian packages,
+    # and Slurm's auth_jwt.so (it compiles while the others download and unpack).
+    with ThreadPoolExecutor(3) as pool:
         others = [pool.submit(build, client().api, stage, STAGE.format(stage))
-                  for stage in ("auth-jwt", "node-debs", "hub-wheels")]
+                  for stage in ("auth-jwt", "node-debs")]
         build(cli.api, "runtime", STAGE.format("runtime"))
+        hub = pool.submit(build, client().api, "hub", IMAGES["hub"])  # needs only the runtime
         for job in others:
             job.result()
-    for name, tag in IMAGES.items():
-        build(cli.api, name, tag)
+        build(cli.api, "node", IMAGES["node"])
+        build(cli.api, "hub-cli", IMAGES["hub-cli"])  # node + the hub's packages
+        hub.result()
     return {target: cli.images.get(tag).id for target, tag in IMAGES.items()}
 
 

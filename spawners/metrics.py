@@ -10,6 +10,6 @@ SPAWN_OUTCOMES = Counter(
     "hpchub_spawn_outcomes_total", "Spawn results by profile and reason", ["profile", "outcome"]
 )
 POLLER_LATENCY = Histogram(
-    "hpchub_poller_latency_seconds", "Seconds one squeue call of the shared poller took",
+    "hpchub_poller_latency_seconds", "Seconds one job list of the shared poller took (squeue or slurmrestd)",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20),
 )

@@ -45,13 +45,15 @@ class FakeRestd:
         class Handler(web.RequestHandler):
             async def _any(self):
                 fake.requests.append((self.request.method, self.request.path,
-                                      dict(self.request.headers)))
+                                      dict(self.request.headers), self.request.query))
                 queue = fake.answers.get(self.request.path) or [(404, {"errors": []})]
                 status, body = queue.pop(0) if len(queue) > 1 else queue[0]
                 if body == "hang":
                     await asyncio.sleep(5)
                     body = {}
                 self.set_status(status)
+                if status == 304:
+                    return self.finish()
                 self.finish(body if isinstance(body, (str, bytes)) else json.dumps(body))
 
             get = post = delete = _any
@@ -105,6 +107,22 @@ def test_jobs_are_read_as_the_hub_with_its_token(restd):
     assert headers["X-Slurm-User-Name"] == "jupyterhub"
     claims = json.loads(_unb64(headers["X-Slurm-User-Token"].split(".")[1]))
     assert claims["sun"] == "jupyterhub" and claims["exp"] > time.time() + 300
+
+
+def test_unchanged_jobs_are_asked_for_as_changes_since_the_last_full_list(restd):
+    fake, client, loop = restd
+    changed = {**JOB, "job_state": "COMPLETED"}
+    fake.answers["/slurm/v0.0.38/jobs"] = [(200, {"jobs": [JOB]}), (304, ""),
+                                           (200, {"jobs": [changed]}), (304, "")]
+    before = time.time()
+    assert loop.run_until_complete(client.jobs())["7"].running
+    assert "update_time" not in fake.requests[0][3]
+    assert loop.run_until_complete(client.jobs())["7"].running  # 304: the last list stands
+    since = int(fake.requests[1][3].split("=")[1])
+    assert before - 11 <= since <= time.time() - 9  # with slack for slurmctld's clock
+    assert loop.run_until_complete(client.jobs())["7"].ended  # a change: the full new list
+    assert loop.run_until_complete(client.jobs())["7"].ended
+    assert int(fake.requests[3][3].split("=")[1]) >= since
 
 
 @pytest.mark.parametrize("answer", [

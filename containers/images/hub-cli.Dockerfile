@@ -2,6 +2,4 @@
 # the hub's own packages added.
 FROM hpchub/node:latest
 COPY requirements-hub.txt /tmp/
-COPY --from=hpchub/stage:hub-wheels /opt/hub-wheels/ /tmp/hub-wheels/
-RUN /opt/hpchub/venv/bin/pip install --no-cache-dir -q --no-index --find-links /tmp/hub-wheels \
-      -r /tmp/requirements-hub.txt && rm -rf /tmp/hub-wheels
+RUN uv pip install -q --compile-bytecode --python /opt/hpchub/venv/bin/python -r /tmp/requirements-hub.txt

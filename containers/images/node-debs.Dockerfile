@@ -1,6 +1,8 @@
 # The Debian packages of cluster nodes (node-packages.txt: Slurm 22.05 with munge, slurmdbd on
-# MariaDB, slurmrestd, sudo), downloaded only: node.Dockerfile installs them.
+# MariaDB, slurmrestd, slapd, PostgreSQL, sudo), installed while the runtime's Python packages
+# install in their own stage; node.Dockerfile adds the runtime.
 FROM hpchub/stage:system
 COPY node-packages.txt /tmp/
 RUN apt-get update \
- && apt-get install -y --download-only --no-install-recommends $(cat /tmp/node-packages.txt)
+ && apt-get install -y --no-install-recommends $(cat /tmp/node-packages.txt) >/dev/null \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb

@@ -1,12 +1,8 @@
 # Every cluster node (slurmdb, slurmctld, slurmrestd, c*, g*, login; a `cli` hub too). The role
 # is chosen by the container's command (see hpchub/containers/node_init.py).
-FROM hpchub/stage:runtime
-COPY --from=hpchub/stage:node-debs /var/lib/apt/lists/ /var/lib/apt/lists/
-COPY --from=hpchub/stage:node-debs /var/cache/apt/archives/ /var/cache/apt/archives/
-COPY node-packages.txt /tmp/
-RUN apt-get install -y --no-install-recommends $(cat /tmp/node-packages.txt) >/dev/null \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
- && (test -s /etc/munge/munge.key || mungekey --create --keyfile=/etc/munge/munge.key) \
+FROM hpchub/stage:node-debs
+COPY --from=hpchub/stage:runtime /opt/hpchub/ /opt/hpchub/
+RUN (test -s /etc/munge/munge.key || mungekey --create --keyfile=/etc/munge/munge.key) \
  && chown munge:munge /etc/munge/munge.key && chmod 0400 /etc/munge/munge.key
 COPY --from=hpchub/stage:auth-jwt /tmp/auth_jwt.so /usr/lib/x86_64-linux-gnu/slurm-wlm/auth_jwt.so
 COPY chp/ /opt/chp/

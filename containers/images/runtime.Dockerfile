@@ -2,9 +2,9 @@
 FROM hpchub/stage:system
 COPY requirements-node.txt /tmp/requirements-node.txt
 RUN python3 -m venv /opt/hpchub/venv \
- && /opt/hpchub/venv/bin/pip install --no-cache-dir -q -r /tmp/requirements-node.txt \
+ && uv pip install -q --compile-bytecode --python /opt/hpchub/venv/bin/python -r /tmp/requirements-node.txt \
  && chmod -R a+rX /opt/hpchub
 # rfc3987-syntax builds ~35 Lark parsers at import, ~2 s of every JupyterLab start here
 # (jupyter-server/jupyter_server#1559, python-jsonschema/jsonschema#1428). jsonschema treats it
 # as optional and no Jupyter schema uses the "iri" formats it checks.
-RUN /opt/hpchub/venv/bin/pip uninstall -y -q rfc3987-syntax
+RUN uv pip uninstall -q --python /opt/hpchub/venv/bin/python rfc3987-syntax

@@ -1,5 +1,5 @@
 # The testbed's images are built from the files in this folder (hpchub/containers/image.py):
-# system -> runtime, auth-jwt, node-debs, hub-wheels (built at once) -> node, hub, hub-cli.
+# system -> runtime, auth-jwt, node-debs (built at once) -> node, hub, hub-cli.
 # This stage: Debian packages every node and the hub share.
 FROM debian:bookworm
 ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8
@@ -16,4 +16,7 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin
 # Trust what the host trusts (package registries may be reached through the host's CA).
 COPY host-ca/ /usr/local/share/ca-certificates/hpchub-host-ca/
 RUN update-ca-certificates >/dev/null
-ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_NATIVE_TLS=1 UV_NO_CACHE=1 UV_LINK_MODE=copy
+# uv installs the images' Python packages (about 4x faster than pip here); the runtime keeps pip.
+RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install -q "uv<1" && ln -s /opt/uv/bin/uv /usr/local/bin/uv
