@@ -9,6 +9,7 @@ bootstrap:
 
 demo: bootstrap
 	$(VENV)/hpchub testbed up
+	$(VENV)/hpchub testbed examples
 
 test: bootstrap
 	@scripts/bootstrap-host --browser

@@ -31,6 +31,14 @@ def cmd_testbed(args: argparse.Namespace) -> int:
             print(f"testbed: up in {time.monotonic() - start:.1f} s\n"
                   f"  hub:      {bed.hub_url}\n  users:    {users}\n"
                   f"  password: {secrets['demo_password']}")
+        elif args.action == "examples":
+            from hpchub.containers.demo import add_examples, try_this
+
+            start = time.monotonic()
+            for line in add_examples(bed):
+                print(f"examples: {line}", flush=True)
+            print(f"examples: ready in {time.monotonic() - start:.1f} s\n")
+            print(try_this(bed, bed.secrets()["demo_password"]))
         elif args.action == "down":
             bed.down(keep_data=args.keep_data)
             print("testbed: down" + (" (data volumes kept)" if args.keep_data else ""))
@@ -88,7 +96,8 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="cmd", required=True)
 
     tb = sub.add_parser("testbed", help="the Slurm-in-Docker test center")
-    tb.add_argument("action", choices=["up", "down", "status", "exec"])
+    tb.add_argument("action", choices=["up", "examples", "down", "status", "exec"],
+                    help="examples: publish example kernel releases and notebooks (make demo)")
     tb.add_argument("node", nargs="?", help="node for exec (e.g. c1, login1, hub)")
     tb.add_argument("command", nargs=argparse.REMAINDER, help="command for exec, after --")
     tb.add_argument("--site", default="testbed", help="site YAML or bundled name")

@@ -1,11 +1,17 @@
 """Directory login: jupyterhub-ldapauthenticator with timeouts and an outage in words
 (``c.JupyterHub.authenticator_class = "hpchub-ldap"``; settings in ``c.LDAPAuthenticator``).
 
-Upstream opens its connection without timeouts and lets a socket error escape, so an
-unreachable directory holds the login for minutes and ends in a bare 500.
+Upstream (jupyterhub-ldapauthenticator 2.0) opens its connection without timeouts and lets a
+socket error escape, so an unreachable directory holds the login for minutes and ends in a
+bare 500. Its ldap3 calls are synchronous and run in the hub's event loop, and ldap3 reads the
+server's whole schema at every bind: with 1,000 servers and 100 users logging in, logins took
+9 % of the hub's main thread (benchmarks/scale.py --profile), and an outage stalled every
+request for the connect timeout. Here the schema is not read and the login runs in a thread.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import ldap3
 from ldap3.core.exceptions import LDAPBindError, LDAPCommunicationError
@@ -30,7 +36,8 @@ class DirectoryAuthenticator(LDAPAuthenticator):
         """A connection bound as ``userdn``, or None for wrong credentials."""
         server = ldap3.Server(self.server_address, port=self.server_port,
                               use_ssl=self.tls_strategy == TlsStrategy.on_connect,
-                              tls=ldap3.Tls(**self.tls_kwargs), connect_timeout=self.connect_timeout)
+                              tls=ldap3.Tls(**self.tls_kwargs), connect_timeout=self.connect_timeout,
+                              get_info=ldap3.NONE)
         bind = (ldap3.AUTO_BIND_TLS_BEFORE_BIND if self.tls_strategy == TlsStrategy.before_bind
                 else ldap3.AUTO_BIND_NO_TLS)
         try:
@@ -40,8 +47,9 @@ class DirectoryAuthenticator(LDAPAuthenticator):
             return None
 
     async def authenticate(self, handler, data):
+        login = super().authenticate(handler, data)  # a coroutine that never awaits: all ldap3
         try:
-            return await super().authenticate(handler, data)
+            return await asyncio.to_thread(asyncio.run, login)
         except LDAPCommunicationError as exc:
             self.log.error("LDAP server %s:%s not answering: %s", self.server_address,
                            self.server_port, exc)
