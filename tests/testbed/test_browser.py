@@ -128,44 +128,46 @@ def test_jupyterlab_warns_before_the_time_limit(testbed, page):
         bob.stop("walltime")
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def demo(testbed):
-    """The examples `make demo` adds; removed after, as test_kernels wants a clean kernel area."""
+    """The examples `make demo` adds, and alice's and bob's servers; all removed after (the
+    kernel tests want a clean kernel area)."""
     from hpchub.containers.demo import ENVS, add_examples
 
     first, again = add_examples(testbed), add_examples(testbed)
-    yield first, again
+    users = {name: HubUser(testbed, name) for name in ("alice", "bob")}
+    for user in users.values():
+        user.stop("demo")
+        user.start("demo", {"profile": "shared"})
+    yield first, again, users
+    for user in users.values():
+        user.stop("demo")
     root = testbed.site.kernel_root
     testbed.exec("login1", "sh", "-c", f"rm -rf {root}/desi/* {root}/lsst/* "
                  f"{ENVS.format(collaboration='desi')} {ENVS.format(collaboration='lsst')}")
 
 
-def test_the_demo_publishes_kernels_through_the_cli_and_alice_sees_them(testbed, page, demo):
-    first, again = demo
+def test_the_demo_publishes_kernels_and_notebooks_once(testbed, demo):
+    first, again, users = demo
     assert [line for line in first if line.startswith("published")] == [
         "published DESI 26.1", "published DESI 26.3", "published LSST DESC w.2026.48"], first
     assert not [line for line in again if line.startswith("published")], again  # nothing twice
     history = testbed.exec("login1", "hpchub", "kernels", "history", "desi", user="desi").output
     assert [line.split()[2] for line in history.splitlines()] == ["publish", "publish", "promote"]
-    alice, bob = HubUser(testbed, "alice"), HubUser(testbed, "bob")
-    try:
-        for user in (alice, bob):
-            user.stop("demo")
-            user.start("demo", {"profile": "shared"})
-        examples = alice.server_get("demo", "api/contents/examples").json()
-        assert {"01-mpi-ipyparallel.ipynb", "03-dask-on-slurm.ipynb"} <= {
-            item["name"] for item in examples["content"]}
-        bob_kernels = bob.server_get("demo", "api/kernelspecs").json()["kernelspecs"]
-        assert "lsst-w.2026.48" in bob_kernels and not any(k.startswith("desi") for k in bob_kernels)
-        code = "import desi_stack, os; print(desi_stack.__version__, os.environ['DESI_RELEASE'])"
-        assert alice.run_code("demo", code, kernel="desi-current").split() == ["26.3", "26.3"]
+    alice, bob = users["alice"], users["bob"]
+    examples = alice.server_get("demo", "api/contents/examples").json()
+    assert {"01-mpi-ipyparallel.ipynb", "03-dask-on-slurm.ipynb"} <= {
+        item["name"] for item in examples["content"]}
+    bob_kernels = bob.server_get("demo", "api/kernelspecs").json()["kernelspecs"]
+    assert "lsst-w.2026.48" in bob_kernels and not any(k.startswith("desi") for k in bob_kernels)
+    code = "import desi_stack, os; print(desi_stack.__version__, os.environ['DESI_RELEASE'])"
+    assert alice.run_code("demo", code, kernel="desi-current").split() == ["26.3", "26.3"]
 
-        log_in(page, testbed, "alice")
-        page.goto(f"{testbed.hub_url}/user/alice/demo/lab?reset")
-        launcher = page.locator(".jp-Launcher")
-        for name in ("DESI 26.3", "DESI 26.1", "DESI (current: DESI 26.3)"):
-            expect(launcher.get_by_text(name, exact=True).first).to_be_visible(timeout=60_000)
-        page.screenshot(path=ARTIFACTS / "demo-launcher.png")
-    finally:
-        alice.stop("demo")
-        bob.stop("demo")
+
+def test_alices_launcher_shows_the_desi_kernels_of_the_demo(testbed, page, demo):
+    log_in(page, testbed, "alice")
+    page.goto(f"{testbed.hub_url}/user/alice/demo/lab?reset")
+    launcher = page.locator(".jp-Launcher")
+    for name in ("DESI 26.3", "DESI 26.1", "DESI (current: DESI 26.3)"):
+        expect(launcher.get_by_text(name, exact=True).first).to_be_visible(timeout=60_000)
+    page.screenshot(path=ARTIFACTS / "demo-launcher.png")
