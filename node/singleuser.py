@@ -13,6 +13,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,6 +21,8 @@ from urllib.parse import urlparse, urlunparse
 
 from . import server_certs
 from .fast_start import run_server
+
+MAX_REPORT_CHARS = 7000  # the hub takes up to 8,000
 
 
 def free_port(low: int = 10000) -> int:
@@ -59,7 +62,7 @@ def report_port(port: int, patience_s: float = 180) -> None:
     deadline = time.monotonic() + patience_s
     while True:
         try:
-            return _post_port(port)
+            return _post({"port": port})
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             status = getattr(exc, "code", None)
             if (status is not None and status < 500 and status != 403) or (
@@ -68,16 +71,41 @@ def report_port(port: int, patience_s: float = 180) -> None:
             time.sleep(2)  # 403: a restarted hub may not know this server's spawner yet
 
 
-def _post_port(port: int) -> None:
+def _post(report: dict, timeout: float = 30) -> None:
     url = os.environ["JUPYTERHUB_API_URL"].rstrip("/") + "/hpchub/port"
     request = urllib.request.Request(
-        url, data=json.dumps({"port": port}).encode(), method="POST",
+        url, data=json.dumps(report).encode(), method="POST",
         headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}",
                  "Content-Type": "application/json"},
     )
     context = server_certs.hub_client_context(os.environ)  # internal SSL: this server's certificate
-    with urllib.request.urlopen(request, timeout=30, context=context) as resp:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:  # noqa: S310
         resp.read()
+
+
+def log_tail(path: str, max_bytes: int = 6000) -> str:
+    """The end of this job's own log (Slurm's --output; ``%j`` is the job id), or ""."""
+    path = path.replace("%j", os.environ.get("SLURM_JOB_ID", ""))
+    try:
+        with open(path, "rb") as log:
+            log.seek(max(0, os.fstat(log.fileno()).st_size - max_bytes))
+            return log.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def report_failure(exc: BaseException) -> None:
+    """Tell the hub that the server stopped before serving, with the end of the log (and the
+    traceback, which Python prints only after this). Best effort: the hub also sees the job end."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    text = log_tail(os.environ.get("HPCHUB_JOB_OUTPUT", ""))
+    if not isinstance(exc, SystemExit):
+        text += "".join(traceback.format_exception(exc))[-3000:]
+    try:
+        _post({"failed": text[-MAX_REPORT_CHARS:] or repr(exc)[:500]}, timeout=10)
+    except (OSError, ValueError):
+        pass  # 409: the server had started (a later failure is not a failed start)
 
 
 class PortReport(threading.Thread):
@@ -123,7 +151,12 @@ def main() -> None:
     os.environ["JUPYTERHUB_SERVICE_URL"] = listen_url(os.environ.get("JUPYTERHUB_SERVICE_URL", ""), port)
     report = PortReport(port)
     report.start()
-    run_server(sys.argv[1:], before=report.check)
+    try:
+        run_server(sys.argv[1:], before=report.check)
+    except BaseException as exc:
+        if not (isinstance(exc, SystemExit) and exc.code in (0, None)):
+            report_failure(exc)
+        raise
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""The one thing a server job may tell the hub: the port it listens on.
+"""What a server job may tell the hub: the port it listens on, or that it failed to start
+(with the end of its log).
 
 Upstream ``batchspawner/api.py`` calls ``setattr`` on the spawner for every key of the JSON
 body, so a user's job could set ``exec_prefix``, ``batch_submit_cmd``... and make the hub run
 commands. hpchub removes that handler from JupyterHub's API and serves its own: the job is
-identified by its own API token, the body may hold only ``port``, and the host is never taken
-from the job (it comes from Slurm's record of where the job runs).
+identified by its own API token, the body is exactly ``{"port": N}`` or ``{"failed": TEXT}``,
+and the host is never taken from the job (it comes from Slurm's record of where the job runs).
+A failure is taken only while that server is starting.
 """
 
 from __future__ import annotations
@@ -32,17 +34,26 @@ def find_spawner(user, token: str):
     return None
 
 
-def parse_port(body: bytes) -> int:
+MAX_FAILURE_CHARS = 8000
+
+
+def parse_report(body: bytes) -> tuple[str, int | str]:
+    """``("port", N)`` or ``("failed", TEXT)``; anything else is a 400."""
     try:
         data = json.loads(body or b"{}")
     except ValueError:
         raise web.HTTPError(400, "body must be JSON") from None
-    if not isinstance(data, dict) or set(data) != {"port"}:
-        raise web.HTTPError(400, "body must be exactly {\"port\": <int>}")
+    if not isinstance(data, dict) or set(data) not in ({"port"}, {"failed"}):
+        raise web.HTTPError(400, "body must be exactly {\"port\": <int>} or {\"failed\": <text>}")
+    if "failed" in data:
+        text = data["failed"]
+        if not isinstance(text, str) or len(text) > MAX_FAILURE_CHARS:
+            raise web.HTTPError(400, f"failed must be a string of at most {MAX_FAILURE_CHARS} characters")
+        return "failed", text
     port = data["port"]
     if not isinstance(port, int) or isinstance(port, bool) or not 1024 <= port <= 65535:
         raise web.HTTPError(400, "port must be an integer from 1024 to 65535")
-    return port
+    return "port", port
 
 
 class PortReportHandler(APIHandler):
@@ -51,9 +62,13 @@ class PortReportHandler(APIHandler):
         spawner = find_spawner(self.current_user, self.get_auth_token())
         if spawner is None or not hasattr(spawner, "report_port"):
             raise web.HTTPError(403, "this token belongs to no pending hpchub server")
-        spawner.report_port(parse_port(self.request.body))
+        kind, value = parse_report(self.request.body)
+        if kind == "port":
+            spawner.report_port(value)
+        elif not spawner.report_failure(value):
+            raise web.HTTPError(409, "this server is not starting")
         self.set_status(201)
-        self.finish(json.dumps({"message": "port recorded"}))
+        self.finish(json.dumps({"message": f"{kind} recorded"}))
 
 
 def install_handlers() -> None:

@@ -21,6 +21,7 @@ import asyncio
 import dataclasses
 import hashlib
 import pwd
+import re
 import time
 from collections.abc import Callable
 
@@ -37,6 +38,16 @@ from . import certs, metrics
 from .options import SpawnRequest
 from .poller import poller
 from .script import render_script
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def clean_log(text: str, lines: int = 15, width: int = 300) -> str:
+    """The last ``lines`` lines of a job's log as plain text (terminal colours and other
+    control characters removed, long lines cut): it is shown on the user's progress page."""
+    kept = [ANSI.sub("", line) for line in text.splitlines()[-lines:]]
+    return "\n".join("".join(ch for ch in line if ch == "\t" or ch.isprintable())[:width]
+                     for line in kept)
 
 
 async def cancel_notebook_jobs(user: str, server_name: str, log) -> None:  # noqa: ANN001
@@ -82,6 +93,11 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         self._said = asyncio.Event()
         self._known_since = 0.0  # from then on, squeue must list the job while it exists
         self._port_reported = asyncio.Event()
+        self._starting = False  # between submission and serving: a failure report is taken
+        self._failure_log = ""  # the end of the job's log, as the job reported it
+        self._start_failed = asyncio.Event()
+        self._log_path = ""
+        self._progress_sent = 0  # messages the progress stream has yielded
         self.end_reason = ""  # why Slurm ended the job, in words (kept in the wrapper's state)
         self.submitted_at = 0.0  # epoch of the submission (stored while the server starts)
         self.token_sha256 = ""  # the job's API token, hashed: found again after a hub restart
@@ -138,6 +154,35 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         self._port_reported.set()
         poller().hurry(id(self))  # the job runs: learn its node now, not at the next squeue
 
+    def report_failure(self, text: str) -> bool:
+        """Called by the authenticated job (only) when JupyterLab exits before serving, with the
+        end of its log; False when this server is not starting (the report is ignored)."""
+        if not self._starting:
+            return False
+        self._failure_log = clean_log(text)
+        self._start_failed.set()
+        return True
+
+    async def _failed_to_start(self) -> SpawnFailed:
+        """The progress page gets the end of the job's log, line by line (the failure is raised
+        once the progress stream has sent them: JupyterHub stops it when the spawn ends); the
+        error names the last line."""
+        lines = self._failure_log.splitlines()
+        log_path = self._log_path.replace("%j", self.job_id)
+        self.say(f"JupyterLab stopped while starting. The end of its log ({log_path}):")
+        for line in lines:
+            self.messages.append(f"  {line}")  # every line, repeated ones too
+        self._said.set()
+        for _ in range(20):
+            if self._progress_sent >= len(self.messages):
+                break
+            await asyncio.sleep(0.1)
+        last = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
+        return SpawnFailed(f"JupyterLab failed to start: {last[:300]} (job {self.job_id}; the end "
+                           f"of its log is on the progress page, all of it in {log_path}). "
+                           "If the cause is in your own Jupyter settings (~/.jupyter), fix them "
+                           "and start again.")
+
     # --------------------------------------------------------------- start
     def job_env(self) -> dict[str, str]:
         """The server's environment: JupyterHub's variables and admin-set ``environment``."""
@@ -159,12 +204,14 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
     async def submit(self) -> str:
         req = self.request
         home = pwd.getpwnam(self.user.name).pw_dir
+        job = server_job(req, home, server_comment(self.user.name, self.name), self.job_output)
+        self._log_path = job.output
+        env = {**self.job_env(), "HPCHUB_JOB_OUTPUT": job.output}  # %j: the job reads its own
         script = render_script(
-            user=self.user.name, profile=req.profile, env=self.job_env(),
+            user=self.user.name, profile=req.profile, env=env,
             command=self.job_command(), runtime_bin=f"{self.runtime_prefix}/bin",
             grace_s=self.grace(), stop_after_s=walltime_seconds(req.time) - self.grace(),
         )
-        job = server_job(req, home, server_comment(self.user.name, self.name), self.job_output)
         try:
             return await slurm().submit(self.user.name, job, script, timeout=self.submit_timeout)
         except CommandTimeout:
@@ -181,8 +228,11 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
     async def start(self):
         self.port = 0
         self._port_reported.clear()
+        self._start_failed.clear()
+        self._starting = True
         req = self.request
         self.messages = []
+        self._progress_sent = 0
         self.say(f"Submitting a job to partition {req.partition}")
         submitted = time.monotonic()
         submission = asyncio.ensure_future(self.submit())
@@ -215,6 +265,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             raise
         finally:
             poller().relax(id(self))
+            self._starting = False
         metrics.SPAWN_OUTCOMES.labels(req.profile, "started").inc()
         self.ip = host
         self.db.commit()
@@ -254,9 +305,15 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         seen = submitted
         while not self._port_reported.is_set():
             waiter = asyncio.ensure_future(self._port_reported.wait())
+            failed = asyncio.ensure_future(self._start_failed.wait())
             checker = asyncio.ensure_future(poller().newer_than(seen, timeout=30))
-            done, _ = await asyncio.wait({waiter, checker}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({waiter, failed, checker},
+                                         return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
+            failed.cancel()
+            if self._start_failed.is_set():
+                checker.cancel()
+                raise await self._failed_to_start()
             if checker in done:
                 snap = checker.result()
                 seen = snap.started
@@ -274,6 +331,8 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         succeeds instead of backing off exponentially (seconds lost per spawn)."""
         deadline = time.monotonic() + self.http_timeout
         while time.monotonic() < deadline:
+            if self._start_failed.is_set():
+                raise await self._failed_to_start()
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(host, self.port), 2)
                 writer.close()
@@ -316,7 +375,8 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             for message in self.messages[sent:]:
                 sent += 1
                 yield {"message": message, "progress": min(90, 10 * sent)}
-            if self._port_reported.is_set() and sent == len(self.messages):
+                self._progress_sent = sent
+            if not self._starting and sent == len(self.messages):
                 return
             try:
                 await asyncio.wait_for(self._said.wait(), 0.5)

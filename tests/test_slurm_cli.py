@@ -16,7 +16,7 @@ from hpchub.slurm.jobs import (
     server_comment,
 )
 from hpchub.slurm.messages import ended_by_time_limit, pending_message
-from hpchub.spawners.api import parse_port
+from hpchub.spawners.api import MAX_FAILURE_CHARS, parse_report
 from tornado import web
 
 SQUEUE = """\
@@ -94,15 +94,18 @@ def test_reservation_exclusions_are_read_as_slurm_does():
 
 @pytest.mark.parametrize("body", [b'{"port": 8888, "ip": "10.0.0.1"}', b'{"exec_prefix": "x"}',
                                   b'{"port": "8888"}', b'{"port": 80}', b'{"port": true}',
-                                  b"not json", b"[8888]"])
-def test_port_report_accepts_only_a_port(body):
+                                  b"not json", b"[8888]", b'{"port": 8888, "failed": "x"}',
+                                  b'{"failed": 3}', b'{"failed": ["x"]}',
+                                  b'{"failed": "%s"}' % (b"x" * (MAX_FAILURE_CHARS + 1))])
+def test_a_job_reports_only_a_port_or_a_failure(body):
     with pytest.raises(web.HTTPError) as err:
-        parse_port(body)
+        parse_report(body)
     assert err.value.status_code == 400
 
 
-def test_port_report_ok():
-    assert parse_port(b'{"port": 8888}') == 8888
+def test_port_and_failure_reports_ok():
+    assert parse_report(b'{"port": 8888}') == ("port", 8888)
+    assert parse_report(b'{"failed": "Bad config"}') == ("failed", "Bad config")
 
 
 def test_walltime_remaining_counts_to_the_stop_signal():
@@ -170,3 +173,23 @@ def test_only_a_whole_server_comment_of_the_owner_proves_a_server_job(output, us
 def test_server_comments_and_job_names_carry_no_separator():
     assert server_comment("bob", "x\n9|RUNNING") == "hpchub:bob/x_9_RUNNING"
     assert server_comment("bob", "") == "hpchub:bob/default"
+
+
+def test_a_failed_start_shows_the_end_of_the_log_as_plain_text():
+    from hpchub.spawners.slurm import clean_log
+
+    log = "\n".join(f"line {i}" for i in range(40)) + "\n\x1b[31m[C 12:00 ServerApp] Bad config\x1b[0m\x07"
+    shown = clean_log(log).splitlines()
+    assert len(shown) == 15 and shown[0] == "line 26"
+    assert shown[-1] == "[C 12:00 ServerApp] Bad config"
+    assert clean_log("x" * 1000).splitlines() == ["x" * 300]
+
+
+def test_the_job_reads_the_end_of_its_own_log(tmp_path, monkeypatch):
+    from hpchub.node.singleuser import log_tail
+
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    (tmp_path / "job-42.log").write_text("start\n" + "x" * 10000 + "\nBad config: no such directory\n")
+    tail = log_tail(str(tmp_path / "job-%j.log"))
+    assert tail.endswith("Bad config: no such directory\n") and len(tail) == 6000
+    assert log_tail(str(tmp_path / "missing-%j.log")) == ""
