@@ -1,17 +1,20 @@
-"""Jupyter server extension in batch servers: how long until this server's job must stop.
+"""Jupyter server extension in every server: where it runs and how long until its job must stop.
 
-``GET <base_url>hpchub/walltime`` answers ``{"job_id": "812", "remaining_s": 540}``: seconds
-until Slurm asks the server to stop (job start + time limit - the shutdown warning the hub
-requested with ``--signal``), or ``null`` outside a Slurm job. Computed from what the hub and
+``GET <base_url>hpchub/walltime`` answers ``{"job_id": "812", "remaining_s": 540, ...}``:
+seconds until Slurm asks the server to stop (job start + time limit - the shutdown warning the
+hub requested with ``--signal``), or ``null`` outside a Slurm job; and for JupyterLab's status
+bar the job's nodes, partition, account, QOS and stop time, or on a shared node the node and
+the user's share of it (CPUs this server may use, memory). Computed from what the hub and
 ``hpchub-singleuser`` put in the environment, so it costs slurmctld nothing however many
 servers poll (an admin's later ``scontrol update TimeLimit`` is not seen). The JupyterLab
-plug-in ``hpchub-walltime`` (``jupyter_data/labextensions``) polls it and shows a notification
-10 and 2 minutes before.
+plug-in ``hpchub-walltime`` (``jupyter_data/labextensions``) polls it, shows a notification
+10 and 2 minutes before, and keeps a status-bar item counting down.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import time
 
 STARTED = "HPCHUB_JOB_STARTED"  # epoch seconds, set by hpchub-singleuser as the job starts
@@ -26,12 +29,19 @@ def remaining(end: float, grace_s: int, now: float) -> int:
 
 def walltime_reply(env: dict | os._Environ = os.environ, now: float | None = None) -> dict:
     job_id = env.get("SLURM_JOB_ID")
+    where = {"nodes": env.get("SLURM_JOB_NODELIST") or socket.gethostname(),
+             "partition": env.get("SLURM_JOB_PARTITION"), "account": env.get("SLURM_JOB_ACCOUNT"),
+             "qos": env.get("SLURM_JOB_QOS"), "cpus": len(os.sched_getaffinity(0)),
+             "memory_mb": int(env["HPCHUB_MEMORY_MB"]) if env.get("HPCHUB_MEMORY_MB", "").isdigit()
+             else None, "shared": env.get("HPCHUB_SHARED_SERVER") == "1"}
     try:
         end = float(env[STARTED]) + int(env[LIMIT])
     except (KeyError, ValueError):
-        return {"job_id": job_id, "remaining_s": None}
+        return {"job_id": job_id, "remaining_s": None, "stops_at": None, **where}
     grace = int(env.get(GRACE, "0") or 0)
-    return {"job_id": job_id, "remaining_s": remaining(end, grace, time.time() if now is None else now)}
+    now = time.time() if now is None else now
+    return {"job_id": job_id, "remaining_s": remaining(end, grace, now), "stops_at": end - grace,
+            **where}
 
 
 def _jupyter_server_extension_points() -> list[dict]:

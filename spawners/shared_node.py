@@ -129,6 +129,8 @@ class SharedNodeSpawner(Spawner):
         env = certs.env_with_pems({k: v for k, v in self.get_env().items()
                              if k.startswith("JUPYTERHUB_") or k in self.environment},
                             self.cert_paths.get("pems"))
+        limits = next(n for n in self.site.shared_nodes if n.name == self.node)
+        env["HPCHUB_MEMORY_MB"] = str(limits.max_memory_mb_per_user)  # shown in JupyterLab
         spec = {
             "env": env,
             "command": [*self.cmd, *self.get_args()],

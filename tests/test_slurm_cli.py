@@ -119,9 +119,15 @@ def test_walltime_reply_from_the_jobs_environment():
     from hpchub.node.walltime import walltime_reply
 
     env = {"SLURM_JOB_ID": "7", "HPCHUB_JOB_STARTED": "1000", "HPCHUB_TIME_LIMIT_S": "240",
-           "HPCHUB_SHUTDOWN_GRACE_S": "60"}
-    assert walltime_reply(env, now=1030.0) == {"job_id": "7", "remaining_s": 150}
-    assert walltime_reply({}, now=0)["remaining_s"] is None  # not a batch server
+           "HPCHUB_SHUTDOWN_GRACE_S": "60", "SLURM_JOB_NODELIST": "c[1-2]",
+           "SLURM_JOB_PARTITION": "debug", "SLURM_JOB_ACCOUNT": "desi", "SLURM_JOB_QOS": "normal"}
+    reply = walltime_reply(env, now=1030.0)
+    assert (reply["job_id"], reply["remaining_s"], reply["stops_at"]) == ("7", 150, 1180.0)
+    assert (reply["nodes"], reply["partition"], reply["account"], reply["qos"], reply["shared"]) == (
+        "c[1-2]", "debug", "desi", "normal", False)
+    shared = walltime_reply({"HPCHUB_SHARED_SERVER": "1", "HPCHUB_MEMORY_MB": "1536"}, now=0)
+    assert shared["remaining_s"] is None and shared["shared"] and shared["memory_mb"] == 1536
+    assert shared["nodes"] and shared["cpus"] >= 1  # this host, this process's CPUs
 
 
 def test_walltime_assets_ship_in_the_package():

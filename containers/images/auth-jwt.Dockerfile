@@ -2,7 +2,7 @@
 # (slurmrestd's rest_auth/jwt is shipped). Build that one plugin from Debian's own source.
 FROM hpchub/stage:system
 RUN echo 'deb-src http://deb.debian.org/debian bookworm main' > /etc/apt/sources.list.d/src.list \
- && apt-get update && apt-get install -y --no-install-recommends libjwt-dev pkg-config dpkg-dev \
+ && apt-get update && apt-get install -y --no-install-recommends gcc make libc6-dev libjwt-dev pkg-config dpkg-dev \
  && cd /tmp && apt-get source -q slurm-wlm \
  && cd slurm-wlm-*/ && ./configure -q --with-jwt --prefix=/usr --sysconfdir=/etc/slurm \
       --libdir=/usr/lib/x86_64-linux-gnu >/dev/null \

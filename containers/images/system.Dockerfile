@@ -1,14 +1,15 @@
 # The testbed's images are built from the files in this folder (hpchub/containers/image.py):
 # system -> runtime, auth-jwt, node-debs (built at once) -> node, hub, hub-cli.
-# This stage: Debian packages every node and the hub share.
+# This stage: Debian packages every node and the hub share (no compilers: the Python packages
+# are wheels; only auth-jwt compiles, with its own).
 FROM debian:bookworm
 ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8
 # Daemons are started by node_init, never by package scripts during the build.
 RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d \
  && apt-get update \
  && apt-get install -y --no-install-recommends \
-      openmpi-bin libopenmpi-dev libpmix-dev \
-      python3 python3-venv python3-dev gcc make \
+      openmpi-bin libpmix-dev \
+      python3 python3-venv \
       nodejs openssh-server openssh-client tini \
       iproute2 iputils-ping procps psmisc ca-certificates curl less hostname \
       nslcd libnss-ldapd libpam-ldapd ldap-utils \

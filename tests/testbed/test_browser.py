@@ -124,6 +124,20 @@ def test_jupyterlab_warns_before_the_time_limit(testbed, page):
         warning = re.compile(r"Your server \(Slurm job \d+\) stops in [1-3] minutes?")
         expect(page.locator("body")).to_contain_text(warning, use_inner_text=True, timeout=90_000)
         page.screenshot(path=ARTIFACTS / "walltime-warning.png")
+        # The status bar: node, job and time left, counting down; a click gives the details.
+        job = re.search(r"Slurm job (\d+)", page.locator("body").inner_text()).group(1)
+        status = page.locator(".hpchub-status")
+        expect(status).to_have_text(re.compile(rf"^c[1-3] · job {job} · [1-3]:\d\d left$"))
+        first = status.inner_text()
+        page.wait_for_timeout(2500)
+        assert status.inner_text() != first  # counting down
+        status.click()
+        dialog = page.locator(".jp-Dialog")
+        expect(dialog).to_contain_text("Your server")
+        for text in (f"Slurm job{job}", "Partitionregular", re.compile("Account(general|lsst)QOS"),
+                     "QOSdebug", "Stops at", "File > Save All"):
+            expect(dialog).to_contain_text(text, use_inner_text=False)
+        page.screenshot(path=ARTIFACTS / "status-bar-details.png")
     finally:
         bob.stop("walltime")
 
@@ -134,6 +148,10 @@ def demo(testbed):
     kernel tests want a clean kernel area)."""
     from hpchub.containers.demo import ENVS, add_examples
 
+    root = testbed.site.kernel_root
+    clean = (f"rm -rf {root}/desi/* {root}/lsst/* {ENVS.format(collaboration='desi')} "
+             f"{ENVS.format(collaboration='lsst')}")
+    assert testbed.exec("login1", "sh", "-c", clean).ok  # as on a new testbed (make demo's own)
     first, again = add_examples(testbed), add_examples(testbed)
     users = {name: HubUser(testbed, name) for name in ("alice", "bob")}
     for user in users.values():
@@ -142,9 +160,7 @@ def demo(testbed):
     yield first, again, users
     for user in users.values():
         user.stop("demo")
-    root = testbed.site.kernel_root
-    testbed.exec("login1", "sh", "-c", f"rm -rf {root}/desi/* {root}/lsst/* "
-                 f"{ENVS.format(collaboration='desi')} {ENVS.format(collaboration='lsst')}")
+    testbed.exec("login1", "sh", "-c", clean)
 
 
 def test_the_demo_publishes_kernels_and_notebooks_once(testbed, demo):
@@ -171,3 +187,6 @@ def test_alices_launcher_shows_the_desi_kernels_of_the_demo(testbed, page, demo)
     for name in ("DESI 26.3", "DESI 26.1", "DESI (current: DESI 26.3)"):
         expect(launcher.get_by_text(name, exact=True).first).to_be_visible(timeout=60_000)
     page.screenshot(path=ARTIFACTS / "demo-launcher.png")
+    # A shared-node server: the node and alice's share of it, no time limit.
+    expect(page.locator(".hpchub-status")).to_have_text(
+        re.compile(r"^login1 \(shared\) · 1 CPU · 1\.5 GB$"), timeout=30_000)
