@@ -17,6 +17,7 @@ import copy
 import os
 import secrets
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,7 @@ def configure(c: Config) -> Site:
     configure_poller(settings.poll_interval_running, settings.poll_interval_pending,
                      settings.poll_interval_submitted, settings.slurm_timeout)
     import hpchub.spawners.api  # noqa: F401 - replaces batchspawner's API handler
+    add_home_page(c)
 
     defaults(c, "JupyterHub", {
         "bind_url": f"http://0.0.0.0:{site.hub.port}",
@@ -220,6 +222,15 @@ def add_idle_culler(c: Config, site: Site, settings: HPCHub) -> None:
         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
         "services": ["idle-culler"],
     }])
+
+
+def add_home_page(c: Config) -> None:
+    """hpchub's home page (a card per server), after the admin's own template folders (theirs
+    win)."""
+    ours = str(resources.files("hpchub.spawners").joinpath("templates"))
+    paths = list(c.JupyterHub.template_paths) if "template_paths" in c.JupyterHub else []
+    if ours not in paths:
+        c.JupyterHub.template_paths = [*paths, ours]
 
 
 def defaults(c: Config, section: str, values: dict[str, Any]) -> None:

@@ -19,6 +19,8 @@ from jupyterhub import apihandlers
 from jupyterhub.apihandlers import APIHandler
 from tornado import web
 
+from . import home
+
 PATH = r"/api/hpchub/port"
 
 
@@ -77,6 +79,8 @@ def install_handlers() -> None:
     handlers[:] = [h for h in handlers if h[0] != r"/api/batchspawner"]
     if not any(h[0] == PATH for h in handlers):
         handlers.append((PATH, PortReportHandler))
+    if not any(h[0] == home.PATH for h in handlers):
+        handlers.append((home.PATH, home.ServersHandler))
 
 
 install_handlers()

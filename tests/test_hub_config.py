@@ -180,3 +180,12 @@ def test_the_reference_page_is_current():
 
     page = Path(__file__).parents[1] / "docs" / "reference.md"
     assert page.read_text() == render(), "run: python -m hpchub.reference > docs/reference.md"
+
+
+def test_hpchubs_home_page_comes_after_the_admins_own_templates(tmp_path):
+    app = load(tmp_path, center(tmp_path, 'c.JupyterHub.template_paths = ["/etc/center/templates"]'))
+    ours = str(resources.files("hpchub.spawners").joinpath("templates"))
+    assert app.template_paths[:2] == ["/etc/center/templates", ours]
+    assert (Path(ours) / "home.html").read_text().startswith('{% extends "templates/home.html" %}')
+    plain = load(tmp_path, center(tmp_path))
+    assert plain.template_paths[0] == ours

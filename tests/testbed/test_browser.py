@@ -190,3 +190,80 @@ def test_alices_launcher_shows_the_desi_kernels_of_the_demo(testbed, page, demo)
     # A shared-node server: the node and alice's share of it, no time limit.
     expect(page.locator(".hpchub-status")).to_have_text(
         re.compile(r"^login1 \(shared\) · 1 CPU · 1\.5 GB$"), timeout=30_000)
+
+
+def test_a_failed_start_shows_the_end_of_the_jobs_log_on_the_progress_page(testbed, page):
+    """dave's ~/.jupyter has a broken setting: the page says so in words, with the log lines."""
+    config = "/home/dave/.jupyter/jupyter_server_config.json"
+    assert testbed.run_as("dave", "login1", "sh", "-c", f"mkdir -p ~/.jupyter && echo "
+                          f"'{{\"ServerApp\": {{\"root_dir\": \"/no/such/dir\"}}}}' > {config}").ok
+    dave = HubUser(testbed, "dave")
+    dave.stop("failing")
+    try:
+        log_in(page, testbed, "dave")
+        page.goto(f"{testbed.hub_url}/hub/spawn/dave/failing")
+        page.click("label[for=profile-debug]")
+        page.click("form button[type=submit]")
+        expect(page.locator("#progress-log")).to_contain_text("The end of its log", timeout=120_000)
+        expect(page.locator("#progress-log")).to_contain_text("No such directory")
+        expect(page.locator("body")).to_contain_text(
+            re.compile(r"JupyterLab failed to start: .*No such directory"), timeout=30_000)
+        page.screenshot(path=ARTIFACTS / "failed-start.png", full_page=True)
+    finally:
+        testbed.run_as("dave", "login1", "rm", "-f", config)
+        dave.stop("failing")
+
+
+def test_the_home_page_has_a_card_per_server_queued_running_and_stopped(testbed, page):
+    alice = HubUser(testbed, "alice")
+    for name in ("cards-shared", "cards-batch"):
+        alice.stop(name)
+    fillers = []
+    try:
+        alice.start("cards-shared", {"profile": "shared"})
+        for _ in range(3):  # every CPU node busy for a while: alice's batch server queues
+            done = testbed.run_as("dave", "login1", "sbatch", "--parsable", "-p", "regular", "-t", "2",
+                                  "--wrap", "sleep 25")
+            assert done.ok, done.output
+            fillers.append(done.output.strip())
+        deadline = time.monotonic() + 30
+        while testbed.exec("slurmctld", "sinfo", "-h", "-p", "regular", "-t", "idle", "-o", "%N"
+                           ).output.strip():
+            assert time.monotonic() < deadline, "filler jobs did not start"
+            time.sleep(0.5)
+        assert alice.spawn("cards-batch", {"profile": "cpu"}).status_code in (201, 202)
+
+        log_in(page, testbed, "alice")
+        page.goto(f"{testbed.hub_url}/hub/home")
+        shared, batch = page.locator("[data-server=cards-shared]"), page.locator("[data-server=cards-batch]")
+        expect(shared).to_contain_text("Shared node")
+        expect(shared).to_contain_text("login1")
+        expect(shared.locator(".state")).to_have_text("Running")
+        expect(batch).to_contain_text(re.compile(r"Queued: position \d+ of \d+ in regular"), timeout=30_000)
+        expect(batch).to_contain_text(re.compile(r"job \d+"))
+        page.screenshot(path=ARTIFACTS / "home-queued-and-running.png", full_page=True)
+        running = re.compile(r"^Running, (\d+:)?\d+:\d\d left$")
+        expect(batch.locator(".state")).to_have_text(running, timeout=120_000)
+        expect(batch).to_contain_text(re.compile(r"c[1-3] · partition regular · job \d+"))
+        first = batch.locator(".state").inner_text()
+        page.wait_for_timeout(2500)
+        assert batch.locator(".state").inner_text() != first  # counting down, no reload
+        expect(page.locator("#connect-cards-batch")).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "home-running.png", full_page=True)
+
+        page.click("#stop-cards-batch")
+        expect(batch.locator(".state")).to_have_text("Stopped", timeout=60_000)
+        expect(page.locator("#again-cards-batch")).to_be_visible()
+        # Only one's own servers: bob's list has none of alice's.
+        bob = HubUser(testbed, "bob")
+        names = [s["name"] for s in bob.api.get(f"{testbed.hub_url}/hub/api/hpchub/servers",
+                                                timeout=30).json()["servers"]]
+        assert not any(name.startswith("cards-") for name in names)
+        page.click("#again-cards-batch")  # the same options again
+        page.wait_for_url(re.compile(r"/user/alice/cards-batch/"), timeout=120_000)
+        assert alice.server("cards-batch")["user_options"]["profile"] == "cpu"
+    finally:
+        for job in fillers:
+            testbed.exec("slurmctld", "scancel", job)
+        for name in ("cards-shared", "cards-batch"):
+            alice.stop(name)
