@@ -193,7 +193,8 @@ def test_alices_launcher_shows_the_desi_kernels_of_the_demo(testbed, page, demo)
 
 
 def test_a_failed_start_shows_the_end_of_the_jobs_log_on_the_progress_page(testbed, page):
-    """dave's ~/.jupyter has a broken setting: the page says so in words, with the log lines."""
+    """dave's ~/.jupyter has a broken setting (a common cause): the page says so in words,
+    with the log lines, the job and where the whole log is."""
     config = "/home/dave/.jupyter/jupyter_server_config.json"
     assert testbed.run_as("dave", "login1", "sh", "-c", f"mkdir -p ~/.jupyter && echo "
                           f"'{{\"ServerApp\": {{\"root_dir\": \"/no/such/dir\"}}}}' > {config}").ok
@@ -206,9 +207,16 @@ def test_a_failed_start_shows_the_end_of_the_jobs_log_on_the_progress_page(testb
         page.click("form button[type=submit]")
         expect(page.locator("#progress-log")).to_contain_text("The end of its log", timeout=120_000)
         expect(page.locator("#progress-log")).to_contain_text("No such directory")
-        expect(page.locator("body")).to_contain_text(
-            re.compile(r"JupyterLab failed to start: .*No such directory"), timeout=30_000)
+        expect(page.locator("body")).to_contain_text(re.compile(
+            r"JupyterLab failed to start: .*No such directory.* \(job \d+; .*"
+            r"/home/dave/\.hpchub-jupyter-\d+\.log\)"), timeout=30_000)
         page.screenshot(path=ARTIFACTS / "failed-start.png", full_page=True)
+        out = testbed.exec("slurmctld", "squeue", "-h", "-u", "dave", "-n", "hpchub-spawner").output
+        deadline = time.monotonic() + 60
+        while out.strip() and time.monotonic() < deadline:  # the job is gone, nothing left behind
+            time.sleep(1)
+            out = testbed.exec("slurmctld", "squeue", "-h", "-u", "dave", "-n", "hpchub-spawner").output
+        assert not out.strip(), out
     finally:
         testbed.run_as("dave", "login1", "rm", "-f", config)
         dave.stop("failing")

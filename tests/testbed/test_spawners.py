@@ -117,29 +117,6 @@ def test_job_can_report_only_its_port(testbed, alice):
     assert alice.run_code("cpu", "print(6 * 7)").strip() == "42"
 
 
-def test_a_server_that_fails_before_serving_shows_the_end_of_its_log(testbed):
-    """A broken ~/.jupyter config (a common cause): the progress page shows the job's log lines
-    and the error says what failed and where the whole log is."""
-    dave = HubUser(testbed, "dave")
-    dave.stop("broken")
-    config = "/home/dave/.jupyter/jupyter_server_config.json"
-    assert testbed.run_as("dave", "login1", "sh", "-c", f"mkdir -p ~/.jupyter && echo "
-                          f"'{{\"ServerApp\": {{\"root_dir\": \"/no/such/dir\"}}}}' > {config}").ok
-    try:
-        assert dave.spawn("broken", {"profile": "debug"}).status_code in (201, 202)
-        events = dave.progress("broken")
-        lines = [event.get("message", "") for event in events]
-        assert events[-1].get("failed"), lines
-        start = next(i for i, m in enumerate(lines) if "The end of its log (/home/dave/.hpchub-jupyter-" in m)
-        assert any("No such directory" in m and "/no/such/dir" in m for m in lines[start:]), lines
-        assert re.search(r"JupyterLab failed to start: .*No such directory.* \(job \d+; .*"
-                         r"/home/dave/\.hpchub-jupyter-\d+\.log\)", lines[-1]), lines[-1]
-        assert wait_until(lambda: not hpchub_jobs(testbed, "dave"), 60, "the job is gone")
-    finally:
-        testbed.run_as("dave", "login1", "rm", "-f", config)
-        dave.stop("broken")
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(field=st.sampled_from(["nodes", "time", "account", "qos", "reservation", "exec_prefix"]),
        value=st.one_of(st.text(max_size=40), st.integers(-10**12, 10**12),
