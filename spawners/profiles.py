@@ -23,6 +23,7 @@ from hpchub.site_configs import Site, load_site
 from hpchub.slurm.accounts import usable_reservations
 from hpchub.slurm.client import CommandTimeout, SlurmError, slurm
 from hpchub.slurm.hostlist import expand_hostlist
+from hpchub.slurm.times import walltime_seconds
 from tornado import web
 from traitlets import default
 
@@ -120,6 +121,8 @@ class ProfilesSpawner(HPCHub, wrapspawner.ProfilesSpawner):
             queue={p.name: queue_summary(p.partition) for p in profiles},
             partitions={p.name: self.site.partition(p.partition) for p in profiles if p.partition},
             stopped=self.take_end_reason(),
+            node_hours={p.name: f"{p.nodes * walltime_seconds(p.time) / 3600:.4g}"
+                        for p in profiles if p.kind != "shared"},
         )
 
     def options_from_form(self, formdata: dict) -> dict:

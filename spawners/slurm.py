@@ -32,6 +32,7 @@ from hpchub.slurm.hostlist import first_host
 from hpchub.slurm.jobs import JobInfo, server_comment
 from hpchub.slurm.messages import ended_by_time_limit, explain_end, explain_reason, pending_message
 from hpchub.slurm.times import walltime_minutes, walltime_seconds
+from tornado import web
 from traitlets import Dict, Float, Integer, TraitError, Unicode, validate
 
 from . import certs, metrics
@@ -58,8 +59,17 @@ async def cancel_notebook_jobs(user: str, server_name: str, log) -> None:  # noq
         log.warning("cancelling the notebook jobs of %s/%s: %s", user, server_name, exc)
 
 
-class SpawnFailed(RuntimeError):
-    """A spawn that cannot succeed; the message is shown to the user as it is."""
+class SpawnFailed(web.HTTPError):
+    """A spawn that cannot succeed; the message is shown to the user as it is, on the progress
+    page and, when the spawn request is still waiting, as its answer with ``status`` (503:
+    the scheduler is unavailable): JupyterHub answers a plain exception with a bare 500."""
+
+    def __init__(self, message: str, status: int = 500):
+        super().__init__(status)
+        self.jupyterhub_message = message  # what JupyterHub shows (API answer, progress event)
+
+    def __str__(self) -> str:
+        return self.jupyterhub_message
 
 
 class SlurmSpawner(batchspawner.SlurmSpawner):
@@ -178,6 +188,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
                 break
             await asyncio.sleep(0.1)
         last = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
+        self.end_reason = f"JupyterLab failed to start: {last[:300]} (job {self.job_id}; its log: {log_path})"
         return SpawnFailed(f"JupyterLab failed to start: {last[:300]} (job {self.job_id}; the end "
                            f"of its log is on the progress page, all of it in {log_path}). "
                            "If the cause is in your own Jupyter settings (~/.jupyter), fix them "
@@ -218,18 +229,25 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             raise SpawnFailed(f"Slurm did not accept the job within {self.submit_timeout:.0f} s "
                               "(the controller may be "
                               "busy or down). If it was queued anyway, hpchub cancels it; "
-                              "please try again.") from None
+                              "please try again.", 503) from None
         except SlurmUnavailable as exc:
             raise SpawnFailed(f"The scheduler is not answering ({exc}). Nothing was started; "
-                              "please try again in a few minutes.") from None
+                              "please try again in a few minutes.", 503) from None
         except (SlurmError, ValueError) as exc:
             raise SpawnFailed(f"Slurm refused the job: {exc}") from None
 
     async def start(self):
+        """Submit, wait in the queue, wait for the port report and the server to listen."""
+        self._starting = True  # until start ends, however: a failure report is taken meanwhile
+        try:
+            return await self._start()
+        finally:
+            self._starting = False
+
+    async def _start(self):
         self.port = 0
         self._port_reported.clear()
         self._start_failed.clear()
-        self._starting = True
         req = self.request
         self.messages = []
         self._progress_sent = 0
@@ -265,7 +283,6 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             raise
         finally:
             poller().relax(id(self))
-            self._starting = False
         metrics.SPAWN_OUTCOMES.labels(req.profile, "started").inc()
         self.ip = host
         self.db.commit()

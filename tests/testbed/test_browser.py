@@ -54,6 +54,17 @@ def test_carol_starts_an_exclusive_cpu_node_and_runs_a_cell(testbed, page, carol
     assert titles == ["Shared node", "Exclusive CPU node", "GPU node", "Quick look", "Debug node",
                       "Configurable job"]
     page.screenshot(path=ARTIFACTS / "profile-page.png", full_page=True)
+    # What a job may cost, before Start: fixed profiles, and the configurable job as it changes.
+    expect(page.locator("label[for=profile-cpu] .cost")).to_have_text(
+        "Up to 4 node-hours, charged to general")
+    expect(page.locator("label[for=profile-gpu] .cost")).to_have_text(
+        "Up to 4 GPU node-hours, charged to general")
+    page.click("label[for=profile-configurable]")
+    page.fill("#nodes", "3")
+    page.fill("#time", "01:30:00")
+    page.select_option("#account", "desi")
+    expect(page.locator("#cost-configurable")).to_have_text("Up to 4.5 node-hours, charged to desi")
+    page.screenshot(path=ARTIFACTS / "cost-line.png", full_page=True)
 
     # Every CPU node busy for ~20 s: the progress page must show the real queue state.
     for _ in range(3):
@@ -217,6 +228,12 @@ def test_a_failed_start_shows_the_end_of_the_jobs_log_on_the_progress_page(testb
             time.sleep(1)
             out = testbed.exec("slurmctld", "squeue", "-h", "-u", "dave", "-n", "hpchub-spawner").output
         assert not out.strip(), out
+        page.goto(f"{testbed.hub_url}/hub/home")  # its card says why it stopped
+        card = page.locator("[data-server=failing]")
+        expect(card).to_contain_text("Stopped because JupyterLab failed to start: ", timeout=30_000)
+        expect(card).to_contain_text("No such directory")
+        expect(page.locator("#again-failing")).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "home-failed-start.png", full_page=True)
     finally:
         testbed.run_as("dave", "login1", "rm", "-f", config)
         dave.stop("failing")
