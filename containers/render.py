@@ -137,6 +137,11 @@ def sacctmgr_commands(site: Site) -> list[list[str]]:
             ["sacctmgr", "-i", "add", "account", account, f"Cluster={site.cluster_name}",
              f"Description={account}", "Organization=hpchub"]
         )
+    for collab in site.collaborations:
+        if collab.allocation_node_hours:
+            minutes = round(collab.allocation_node_hours * 60)
+            cmds.append(["sacctmgr", "-i", "modify", "account", collab.name, "set",
+                         f"GrpTRESMins=node={minutes}"])
     for collab in site.collaborations:  # the collaboration account validates kernel releases
         cmds.append(
             ["sacctmgr", "-i", "add", "user", collab.name, f"Account={collab.name}",

@@ -7,6 +7,7 @@ without reading Python.
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Literal
 
 from hpchub.slurm.hostlist import expand_hostlist
@@ -94,6 +95,9 @@ class Collaboration(Strict):
     """the group id (testbed; a center takes it from its directory)"""
     members: tuple[str, ...] = ()
     """member user names (testbed; a center takes them from its directory)"""
+    allocation_node_hours: float | None = Field(default=None, gt=0)
+    """node-hours the account may use per allocation year (testbed: set as Slurm's
+    ``GrpTRESMins=node=``; a center sets that with sacctmgr)"""
 
 
 class User(Strict):
@@ -251,6 +255,8 @@ class Site(Strict):
     """testbed users (a center takes users from its directory: LDAP, NSS)"""
     default_account: str = Field(default="general", pattern=NAME)
     """Slurm account of users in no collaboration"""
+    allocation_year_starts: str = Field(default="01-01", pattern=r"^\d\d-\d\d$")
+    """MM-DD the allocation year begins: accounts' node-hours used are counted from then"""
     shared_nodes: tuple[SharedNode, ...] = ()
     """nodes where servers start without Slurm"""
     profiles: tuple[Profile, ...] = Field(min_length=1)
@@ -283,6 +289,13 @@ class Site(Strict):
 
     def groups_of(self, user: str) -> list[str]:
         return [c.name for c in self.collaborations if user in c.members]
+
+    @field_validator("allocation_year_starts")
+    @classmethod
+    def _a_real_day(cls, value: str) -> str:
+        month, day = (int(part) for part in value.split("-"))
+        datetime.date(2001, month, day)  # ValueError for 13-01, 04-31, 02-29 (not every year)
+        return value
 
     @model_validator(mode="after")
     def _references(self) -> Site:

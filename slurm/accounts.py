@@ -62,7 +62,8 @@ def usable_reservations(rows: list[dict[str, str]], user: str, accounts: tuple[s
 
 
 class AssociationCache:
-    """Each user's associations, kept ``ttl`` seconds: the one cache every caller shares."""
+    """Answers kept ``ttl`` seconds by key (a user's associations, an account's allocation):
+    the one cache every caller shares."""
 
     def __init__(self, ttl: float = ASSOCIATIONS_TTL_S):
         self.ttl = ttl

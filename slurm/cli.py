@@ -8,7 +8,10 @@ sudoers rule. Every call is an argv list with a timeout; a timeout raises
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from .accounts import parse_associations, reservation_fields
+from .allocations import iso, parse_account_limit, parse_sacct_usage
 from .client import SlurmClient, SlurmError
 from .flags import BatchJob, sbatch_flags
 from .jobs import (
@@ -87,6 +90,17 @@ class SlurmCLI(SlurmClient):
             cached = parse_associations(_checked(run_sync(associations_argv(user)), "sacctmgr").out)
             self.associations_cache.put(user, cached)
         return cached
+
+    async def _fetch_node_limit(self, account: str, user: str) -> int | None:
+        argv = ["sacctmgr", "-n", "-P", "show", "assoc", f"where account={account}",
+                "format=user,grptresmins"]
+        return parse_account_limit(_checked(await run(argv, timeout=20), "sacctmgr").out)
+
+    async def _fetch_node_seconds(self, account: str, since: datetime,
+                                  user: str) -> list[tuple[int, float]]:
+        argv = ["sacct", "-a", "-X", "-n", "-P", "-A", account, "-S", iso(since), "-E", "now",
+                "-o", "NNodes,ElapsedRaw"]
+        return parse_sacct_usage(_checked(await run(argv, timeout=30), "sacct").out)
 
     async def _fetch_reservations(self) -> list[dict[str, str]]:
         result = await run(["scontrol", "-o", "show", "reservation"], timeout=20)

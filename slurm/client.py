@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from datetime import datetime
 
 from .accounts import AssociationCache
+from .allocations import Allocation, node_minutes
 from .flags import BatchJob
 from .jobs import JobInfo, ServerJob
 from .runner import CommandTimeout
@@ -33,6 +35,7 @@ class SlurmClient(ABC):
 
     def __init__(self, cache_s: float = 60.0):
         self.associations_cache = AssociationCache(cache_s)
+        self.allocations_cache = AssociationCache(cache_s)  # by account
         self.cache_s = cache_s
         self._reservations: tuple[float, list[dict[str, str]]] | None = None
 
@@ -67,6 +70,27 @@ class SlurmClient(ABC):
 
     @abstractmethod
     async def _fetch_reservations(self) -> list[dict[str, str]]: ...
+
+    @abstractmethod
+    async def _fetch_node_limit(self, account: str, user: str) -> int | None:
+        """The account's own ``GrpTRESMins`` node-minutes (None: no such limit)."""
+
+    @abstractmethod
+    async def _fetch_node_seconds(self, account: str, since: datetime,
+                                  user: str) -> list[tuple[int, float]]:
+        """(nodes, seconds run) of each of the account's jobs since ``since`` (slurmdbd)."""
+
+    async def allocation(self, account: str, since: datetime, user: str) -> Allocation | None:
+        """What is left of ``account``'s node-minute limit (cached; None: the account has no
+        node limit). Read as ``user``, one of the account's members."""
+        cached = self.allocations_cache.get(account)
+        if cached is None:
+            limit = await self._fetch_node_limit(account, user)
+            used = node_minutes(await self._fetch_node_seconds(account, since, user)) \
+                if limit is not None else 0.0
+            cached = (Allocation(account, limit, used) if limit is not None else None,)
+            self.allocations_cache.put(account, cached)
+        return cached[0]
 
     async def associations(self, user: str) -> dict[str, tuple[str, ...]]:
         """{account: QOS names} the user may submit with (cached)."""

@@ -14,12 +14,14 @@ import asyncio
 import json
 import logging
 import time
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from . import rest_parse
+from .allocations import iso
 from .client import SlurmClient, SlurmError, SlurmUnavailable
 from .flags import BatchJob, rest_job
 from .jobs import LIVE_STATES, SERVER_JOB_NAME, JobInfo, ServerJob, notebook_job_name
@@ -207,6 +209,22 @@ class SlurmREST(SlurmClient):
         payload = await self.call("GET", f"/slurmdb/{API}/associations", user,
                                   query={"user": user})
         return rest_parse.associations(payload)
+
+    async def _fetch_node_limit(self, account: str, user: str) -> int | None:
+        payload = await self.call("GET", f"/slurmdb/{API}/associations", user,
+                                  query={"account": account})
+        return rest_parse.account_node_limit(payload, account)
+
+    async def _fetch_node_seconds(self, account: str, since: datetime,
+                                  user: str) -> list[tuple[int, float]]:
+        try:
+            payload = await self.call("GET", f"/slurmdb/{API}/jobs", user,
+                                      query={"account": account, "start_time": iso(since)})
+        except SlurmError as exc:
+            if str(exc) == "Nothing found":  # 22.05's answer to a query that matches no job
+                return []
+            raise
+        return rest_parse.node_seconds(payload, time.time())
 
     async def _fetch_reservations(self) -> list[dict[str, str]]:
         payload = await self.call("GET", f"/slurm/{API}/reservations", self.hub_user)

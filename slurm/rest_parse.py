@@ -134,6 +134,34 @@ def associations(payload: Any) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def account_node_limit(payload: Any, account: str) -> int | None:
+    """``GET /slurmdb/v0.0.38/associations?account=A`` -> the account's own (user-less) row's
+    ``GrpTRESMins`` node-minutes, None when it sets none."""
+    rows = payload.get("associations") if isinstance(payload, dict) else None
+    if not isinstance(rows, list):
+        raise BadAnswer("slurmrestd's associations answer has no 'associations' array")
+    for row in rows:
+        if isinstance(row, dict) and row.get("account") == account and not row.get("user"):
+            minutes = (((row.get("max") or {}).get("tres") or {}).get("group") or {}).get("minutes")
+            for tres in minutes if isinstance(minutes, list) else []:
+                if isinstance(tres, dict) and tres.get("type") == "node":
+                    count = _int(tres.get("count"))
+                    return count if count is not None and count >= 0 else None
+    return None
+
+
+def node_seconds(payload: Any, now: float) -> list[tuple[int, float]]:
+    """``GET /slurmdb/v0.0.38/jobs`` -> (nodes, seconds run so far) of each job record."""
+    out = []
+    for record in job_list(payload):
+        times = record.get("time") if isinstance(record.get("time"), dict) else {}
+        start, end = _int(times.get("start")) or 0, _int(times.get("end")) or 0
+        nodes = _int(record.get("allocation_nodes")) or 0
+        if start > 0:
+            out.append((nodes, float(max(0, (end or int(now)) - start))))
+    return out
+
+
 def reservations(payload: Any, now: float) -> list[dict[str, str]]:
     """``GET /slurm/v0.0.38/reservations`` -> the fields ``accounts.usable_reservations`` reads
     (as ``scontrol show reservation`` names them)."""

@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass, field
 
 from hpchub.site_configs.schema import Profile, Site
+from hpchub.slurm.allocations import Allocation
 from hpchub.slurm.jobs import NAME
-from hpchub.slurm.times import walltime_minutes
+from hpchub.slurm.times import walltime_minutes, walltime_seconds
 
 MAX_FIELD = 64
 DIGITS = re.compile(r"[0-9]{1,9}")
@@ -32,6 +33,7 @@ class UserChoices:
     qos_by_account: dict[str, tuple[str, ...]] = field(default_factory=dict)
     reservations: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
+    allocations: dict[str, Allocation] = field(default_factory=dict)  # accounts with a node limit
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,30 @@ class SpawnRequest:
 
     def fields(self) -> dict:
         return dict(self.__dict__)
+
+    @property
+    def node_hours(self) -> float:
+        """The most the job may use: nodes × its time limit."""
+        return self.nodes * walltime_seconds(self.time) / 3600
+
+
+def hours(value: float) -> str:
+    """4.5 -> "4.5 node-hours" (1 -> "1 node-hour")."""
+    text = f"{value:.4g}" if value < 1e4 else f"{value:.0f}"
+    return f"{text} node-hour{'' if text == '1' else 's'}"
+
+
+def check_allocation(request: SpawnRequest, allocation: Allocation | None) -> None:
+    """Refuse a job that may use more than its account has left."""
+    if allocation is None or request.kind != "slurm":
+        return
+    left = allocation.left_node_hours
+    if request.node_hours > left + 1e-9:
+        raise OptionsError(
+            f"This job may use up to {hours(request.node_hours)}, but account "
+            f"{allocation.account!r} has {hours(left)} left of its "
+            f"{hours(allocation.limit_node_hours)} this allocation year. Ask for fewer nodes "
+            "or less time, or charge another account.")
 
 
 def visible_profiles(site: Site, groups: tuple[str, ...] | list[str]) -> list[Profile]:
@@ -165,8 +191,10 @@ def parse_request(site: Site, raw: dict, choices: UserChoices) -> SpawnRequest:
         qos = next((q for q in prof.qos if q in allowed_qos), None) if prof.qos else None
     if prof.qos and qos is None:
         raise OptionsError(f"Your account {account!r} may not use the QOS of {prof.display_name!r}")
-    return SpawnRequest(
+    request = SpawnRequest(
         profile=prof.name, kind="slurm", partition=prof.partition, nodes=nodes, time=time,
         account=account, qos=qos, reservation=reservation, gpus_per_node=prof.gpus_per_node,
         configurable=prof.configurable,
     )
+    check_allocation(request, choices.allocations.get(account or ""))
+    return request

@@ -14,6 +14,7 @@ import grp
 import logging
 import os
 import pwd
+import time
 from importlib import resources
 from urllib.parse import urlparse
 
@@ -21,6 +22,7 @@ import jinja2
 import wrapspawner
 from hpchub.site_configs import Site, load_site
 from hpchub.slurm.accounts import usable_reservations
+from hpchub.slurm.allocations import Allocation, period_start
 from hpchub.slurm.client import CommandTimeout, SlurmError, slurm
 from hpchub.slurm.hostlist import expand_hostlist
 from hpchub.slurm.times import walltime_seconds
@@ -32,7 +34,14 @@ from hpchub.idle import take_note
 from hpchub.settings import HPCHub
 
 from . import certs
-from .options import OptionsError, SpawnRequest, UserChoices, parse_request, visible_profiles
+from .options import (
+    OptionsError,
+    SpawnRequest,
+    UserChoices,
+    hours,
+    parse_request,
+    visible_profiles,
+)
 from .poller import poller
 from .shared_node import SharedNodeSpawner
 from .slurm import SlurmSpawner
@@ -64,7 +73,25 @@ async def user_choices(site: Site, user: str) -> UserChoices:
     return UserChoices(
         accounts=accounts, default_account=default, qos_by_account=qos_by_account,
         reservations=usable_reservations(reservations, user, accounts, groups), groups=groups,
+        allocations=await allocations(site, user, accounts),
     )
+
+
+async def allocations(site: Site, user: str, accounts: tuple[str, ...]) -> dict[str, Allocation]:
+    """The node-hours left on each of the user's accounts that has a limit (cached by the
+    Slurm client). An account whose figures Slurm does not give is left out: Slurm's own
+    limits still apply at submission."""
+    since = period_start(time.time(), site.allocation_year_starts)
+    found: dict[str, Allocation] = {}
+    for account in accounts:
+        try:
+            allocation = await slurm().allocation(account, since, user)
+        except (CommandTimeout, SlurmError) as exc:
+            log.warning("allocation of account %s: %s", account, exc)
+            continue
+        if allocation is not None:
+            found[account] = allocation
+    return found
 
 
 def queue_summary(partition: str | None) -> str:
@@ -121,8 +148,11 @@ class ProfilesSpawner(HPCHub, wrapspawner.ProfilesSpawner):
             queue={p.name: queue_summary(p.partition) for p in profiles},
             partitions={p.name: self.site.partition(p.partition) for p in profiles if p.partition},
             stopped=self.take_end_reason(),
-            node_hours={p.name: f"{p.nodes * walltime_seconds(p.time) / 3600:.4g}"
-                        for p in profiles if p.kind != "shared"},
+            node_hours={p.name: hours(p.nodes * walltime_seconds(p.time) / 3600)
+                        for p in profiles if p.kind != "shared" and not p.configurable},
+            left={a.account: {"left": round(a.left_node_hours, 2),
+                              "limit": round(a.limit_node_hours, 2)}
+                  for a in choices.allocations.values()},
         )
 
     def options_from_form(self, formdata: dict) -> dict:

@@ -35,6 +35,14 @@ def log_in(page, testbed, user: str) -> None:
     page.click("#login_submit")
 
 
+def node_hours_used(testbed, account: str) -> float:
+    """The account's node-hours this year, summed from sacct's records (Slurm's own tool)."""
+    rows = testbed.exec("slurmctld", "sacct", "-a", "-X", "-n", "-P", "-A", account, "-S",
+                        f"{time.localtime().tm_year}-01-01T00:00:00", "-E", "now",
+                        "-o", "NNodes,ElapsedRaw").output.split()
+    return sum(int(n) * int(s) for n, s in (r.split("|") for r in rows)) / 3600
+
+
 @pytest.fixture()
 def carol(testbed):
     user = HubUser(testbed, "carol")
@@ -63,8 +71,21 @@ def test_carol_starts_an_exclusive_cpu_node_and_runs_a_cell(testbed, page, carol
     page.fill("#nodes", "3")
     page.fill("#time", "01:30:00")
     page.select_option("#account", "desi")
-    expect(page.locator("#cost-configurable")).to_have_text("Up to 4.5 node-hours, charged to desi")
+    line = page.locator("#cost-configurable")
+    expect(line).to_contain_text("Up to 4.5 node-hours, charged to desi (")
     page.screenshot(path=ARTIFACTS / "cost-line.png", full_page=True)
+    # desi has 10 node-hours a year (GrpTRESMins): what is left, as slurmdbd's records count it.
+    left = re.search(r"\(([\d.]+) of 10 node-hours left\)", line.inner_text())
+    assert left and abs(float(left.group(1)) - (10 - node_hours_used(testbed, "desi"))) < 0.05
+    page.fill("#time", "04:00:00")  # 3 nodes for 4 hours: 12 node-hours, more than desi has
+    expect(line).to_contain_text("That is more than desi has left")
+    jobs_before = testbed.exec("slurmctld", "squeue", "-h", "-u", "carol", "-o", "%i").output
+    page.click("form button[type=submit]")
+    expect(page.locator("body")).to_contain_text(re.compile(
+        r"This job may use up to 12 node-hours, but account 'desi' has [\d.]+ node-hours? left "
+        r"of its 10 node-hours this allocation year"))
+    page.screenshot(path=ARTIFACTS / "cost-refused.png", full_page=True)
+    assert testbed.exec("slurmctld", "squeue", "-h", "-u", "carol", "-o", "%i").output == jobs_before
 
     # Every CPU node busy for ~20 s: the progress page must show the real queue state.
     for _ in range(3):
