@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import time
@@ -18,14 +19,21 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture()
-def page():
+@contextlib.contextmanager
+def chromium():
+    """A page in Debian's Chromium (inside a test that also runs code in asyncio)."""
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         yield context.new_page()
         browser.close()
+
+
+@pytest.fixture()
+def page():
+    with chromium() as new_page:
+        yield new_page
 
 
 def log_in(page, testbed, user: str) -> None:
@@ -287,6 +295,9 @@ def test_the_home_page_has_a_card_per_server_queued_running_and_stopped(testbed,
         expect(shared.locator(".state")).to_have_text("Running")
         expect(batch).to_contain_text(re.compile(r"Queued: position \d+ of \d+ in regular"), timeout=30_000)
         expect(batch).to_contain_text(re.compile(r"job \d+"))
+        # The spawn's own progress stream (JupyterHub's), followed live in the card.
+        expect(batch.locator(".progress-message")).to_contain_text(
+            re.compile(r"Queued: position \d+ of \d+ in regular|Submitted job \d+"), timeout=30_000)
         page.screenshot(path=ARTIFACTS / "home-queued-and-running.png", full_page=True)
         running = re.compile(r"^Running, (\d+:)?\d+:\d\d left$")
         expect(batch.locator(".state")).to_have_text(running, timeout=120_000)

@@ -7,7 +7,11 @@ import sys
 import time
 from pathlib import Path
 
+from hpchub.spawners.home import UNANSWERED
+from playwright.sync_api import expect
+
 sys.path.insert(0, str(Path(__file__).parent))
+from test_browser import ARTIFACTS, chromium, log_in  # noqa: E402
 from test_spawners import ensure_running, hpchub_jobs, wait_until  # noqa: E402
 
 SLURM_PROGRAMS = ["sbatch", "squeue", "scancel", "scontrol", "sacctmgr", "srun", "sinfo",
@@ -59,6 +63,15 @@ def test_slurmrestd_outage_marks_nothing_stopped_and_submits_nothing(testbed, al
         time.sleep(30)  # past the poller's idle interval and JupyterHub's poll rounds
         assert alice.server("cpu")["ready"], "a slurmrestd outage marked the server stopped"
         assert alice.run_code("cpu", "print(1)").strip() == "1"
+        # Her home page says so, in words: the card keeps its last state, nothing breaks.
+        with chromium() as page:
+            log_in(page, testbed, "alice")
+            page.goto(f"{testbed.hub_url}/hub/home")
+            card = page.locator("[data-server=cpu]")
+            expect(card.locator(".note")).to_have_text(UNANSWERED, timeout=30_000)
+            expect(card.locator(".state")).to_contain_text("Running")
+            expect(page.locator("#stop-cpu")).to_be_visible()
+            page.screenshot(path=ARTIFACTS / "home-scheduler-not-answering.png", full_page=True)
         alice.stop("down")
         resp = alice.spawn("down", {"profile": "debug"})
         if resp.status_code in (201, 202):
