@@ -57,7 +57,7 @@ def model_rows(model: type[BaseModel], path: str, seen: list[type[BaseModel]]) -
             default = "(see below)" if field.default is not PydanticUndefined else "required"
             suffix = "[]" if typing.get_origin(field.annotation) is tuple else ""
             nested.append((child, f"{path}.{name}{suffix}" if path else f"{name}{suffix}"))
-        description = (field.description or "").replace("|", "\\|")
+        description = " ".join((field.description or "").split()).replace("|", "\\|")
         lines.append(f"| `{name}` | {type_name(field.annotation).replace('|', 'or')} | {default} | "
                      f"{description} |")
     lines.append("")

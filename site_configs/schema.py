@@ -96,8 +96,8 @@ class Collaboration(Strict):
     members: tuple[str, ...] = ()
     """member user names (testbed; a center takes them from its directory)"""
     allocation_node_hours: float | None = Field(default=None, gt=0)
-    """node-hours the account may use per allocation year (testbed: set as Slurm's
-    ``GrpTRESMins=node=``; a center sets that with sacctmgr)"""
+    """node-hours the account may use per allocation year (the testbed sets it as Slurm's
+    GrpTRESMins=node=N; a center sets that with sacctmgr)"""
 
 
 class User(Strict):

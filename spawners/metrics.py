@@ -13,3 +13,7 @@ POLLER_LATENCY = Histogram(
     "hpchub_poller_latency_seconds", "Seconds one job list of the shared poller took (squeue or slurmrestd)",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20),
 )
+POLLER_FAILURES = Counter(
+    "hpchub_poller_failures_total", "Job-list reads of the shared poller that Slurm did not answer "
+    "(servers keep their last state meanwhile: alert when this keeps growing)",
+)

@@ -99,6 +99,7 @@ class SlurmPoller:
             self.snapshot = self.last_good = Snapshot(jobs, started, True)
         else:
             log.warning("Slurm did not list the jobs, keeping the last snapshot: %s", error[:300])
+            metrics.POLLER_FAILURES.inc()
             self.snapshot = Snapshot(self.last_good.jobs, self.last_good.started, False, error)
         self._fresh.set()
         self._fresh = asyncio.Event()

@@ -4,14 +4,13 @@ spawn, stop, restart re-attach and a controller outage, with the hub switched to
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hubclient import HubUser  # noqa: E402
-from test_spawners import hpchub_jobs, restart_hub, wait_until  # noqa: E402
+from test_spawners import hpchub_jobs, restart_hub, wait_poll_rounds, wait_until  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +41,7 @@ def test_cli_hub_restart_reattaches_and_outage_stops_nothing(testbed, cli_hub):
     carol = restart_hub(testbed, "carol", ("cpu", "shared"))
     testbed.stop_slurmctld()
     try:
-        time.sleep(30)
+        wait_poll_rounds(testbed, 1, failed=True)
         assert carol.server("cpu")["ready"], "a controller outage marked the server stopped"
     finally:
         testbed.start_slurmctld()

@@ -10,19 +10,19 @@ from hpchub.containers.testbed import from_site
 MINI = Path(__file__).parent.parent / "data" / "mini.yaml"
 
 
-def test_up_down_up_leaves_nothing(testbed):
+def test_up_then_down_leaves_nothing(testbed):
     mini = from_site(MINI, project="hpchub-lifecycle", hub_port=8010)
     try:
-        for _ in range(2):  # the second round proves `down` left a clean slate for `up`
-            times = mini.up()
-            assert set(times) >= {"image build", "containers", "slurm ready", "hub ready"}
-            sinfo = mini.exec("slurmctld", "sinfo", "-h", "-N", "-o", "%N %t").output.split()
-            assert sinfo == ["c1", "idle"]
-            assert requests.get(mini.hub_url + "/hub/health", timeout=5).status_code == 200
-            assert mini.up(build=False)["containers"] < 10  # idempotent: nothing recreated
-            mini.down()
-            assert mini.leftovers() == []
-            assert not mini.state.exists()
+        # One round: `.ci/run` itself runs `down` then `up` on the main testbed every time.
+        times = mini.up()
+        assert set(times) >= {"image build", "containers", "slurm ready", "hub ready"}
+        sinfo = mini.exec("slurmctld", "sinfo", "-h", "-N", "-o", "%N %t").output.split()
+        assert sinfo == ["c1", "idle"]
+        assert requests.get(mini.hub_url + "/hub/health", timeout=5).status_code == 200
+        assert mini.up(build=False)["containers"] < 10  # idempotent: nothing recreated
+        mini.down()
+        assert mini.leftovers() == []
+        assert not mini.state.exists()
     finally:
         mini.down()
     # The main testbed was not touched.

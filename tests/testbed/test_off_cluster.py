@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_browser import ARTIFACTS, chromium, log_in  # noqa: E402
-from test_spawners import ensure_running, hpchub_jobs, wait_until  # noqa: E402
+from test_spawners import ensure_running, hpchub_jobs, wait_poll_rounds, wait_until  # noqa: E402
 
 SLURM_PROGRAMS = ["sbatch", "squeue", "scancel", "scontrol", "sacctmgr", "srun", "sinfo",
                   "salloc", "munge", "munged", "sudo"]
@@ -60,7 +60,7 @@ def test_slurmrestd_outage_marks_nothing_stopped_and_submits_nothing(testbed, al
     before = hpchub_jobs(testbed)
     testbed.container("slurmrestd").stop(timeout=5)
     try:
-        time.sleep(30)  # past the poller's idle interval and JupyterHub's poll rounds
+        wait_poll_rounds(testbed, 1, failed=True)
         assert alice.server("cpu")["ready"], "a slurmrestd outage marked the server stopped"
         assert alice.run_code("cpu", "print(1)").strip() == "1"
         # Her home page says so, in words: the card keeps its last state, nothing breaks.

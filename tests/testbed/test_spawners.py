@@ -170,14 +170,34 @@ def test_queue_progress_then_pending_timeout_cancels(testbed):
         testbed.exec("slurmctld", "scancel", *fillers)
 
 
+def metrics(testbed) -> str:
+    token = testbed.exec("hub", "cat", "/srv/hpchub/prometheus-token").output.strip()
+    return requests.get(f"{testbed.hub_url}/hub/metrics", timeout=30,
+                        headers={"Authorization": f"token {token}"}).text
+
+
+def metric(testbed, name: str) -> float:
+    found = re.search(rf"^{name} (\S+)$", metrics(testbed), re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def wait_poll_rounds(testbed, rounds: int, failed: bool, timeout: float = 120) -> None:
+    """Until the hub's shared poller has read Slurm's job list ``rounds`` more times (reads
+    that failed, when ``failed``), and at least one of JupyterHub's own poll rounds passed."""
+    name = "hpchub_poller_failures_total" if failed else "hpchub_poller_latency_seconds_count"
+    start, began = metric(testbed, name), time.monotonic()
+    wait_until(lambda: metric(testbed, name) >= start + rounds, timeout,
+               f"{rounds} {'failed ' if failed else ''}poll rounds", step=2)
+    time.sleep(max(0.0, 11 - (time.monotonic() - began)))  # JupyterHub polls every 10 s
+
+
 def test_metrics_are_exposed(testbed, alice):
     ensure_running(alice, "cpu")
-    token = testbed.exec("hub", "cat", "/srv/hpchub/prometheus-token").output.strip()
-    text = requests.get(f"{testbed.hub_url}/hub/metrics", timeout=30,
-                        headers={"Authorization": f"token {token}"}).text
+    text = metrics(testbed)
     assert 'hpchub_spawn_outcomes_total{outcome="started",profile="cpu"}' in text
     assert "hpchub_queue_wait_seconds_bucket" in text
     assert "hpchub_poller_latency_seconds_count" in text
+    assert "hpchub_poller_failures_total" in text
 
 
 def test_hub_restart_reattaches_running_servers(testbed, alice):
@@ -225,7 +245,7 @@ def test_slurmctld_outage_marks_nothing_stopped(testbed, alice):
     ensure_running(alice, "cpu")
     testbed.stop_slurmctld()
     try:
-        time.sleep(60)  # six shared-poller cycles, several JupyterHub poll rounds
+        wait_poll_rounds(testbed, 2, failed=True)
         assert alice.server("cpu")["ready"], "a controller outage marked the server stopped"
         assert alice.run_code("cpu", "print(1)").strip() == "1"
     finally:
