@@ -38,6 +38,13 @@ def _str(value: Any, limit: int = 4000) -> str | None:
     return value if isinstance(value, str) and len(value) <= limit else None
 
 
+def _at(value: Any, *keys: str) -> Any:
+    """``value[k1][k2]...``, or None where a step is missing or not an object."""
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
 def job_list(payload: Any) -> list[dict]:
     jobs = payload.get("jobs") if isinstance(payload, dict) else None
     if not isinstance(jobs, list) or not all(isinstance(j, dict) for j in jobs):
@@ -142,7 +149,7 @@ def account_node_limit(payload: Any, account: str) -> int | None:
         raise BadAnswer("slurmrestd's associations answer has no 'associations' array")
     for row in rows:
         if isinstance(row, dict) and row.get("account") == account and not row.get("user"):
-            minutes = (((row.get("max") or {}).get("tres") or {}).get("group") or {}).get("minutes")
+            minutes = _at(row, "max", "tres", "group", "minutes")
             for tres in minutes if isinstance(minutes, list) else []:
                 if isinstance(tres, dict) and tres.get("type") == "node":
                     count = _int(tres.get("count"))

@@ -42,6 +42,8 @@ def test_node_limit_is_read_from_sacctmgr_and_slurmrestd():
     ]}
     assert rest_parse.account_node_limit(payload, "desi") == 600
     assert rest_parse.account_node_limit(payload, "lsst") is None
+    odd = {"associations": [{"user": None, "account": "desi", "max": ["not", "an", "object"]}]}
+    assert rest_parse.account_node_limit(odd, "desi") is None
 
 
 def test_usage_counts_nodes_times_time_run_including_running_jobs():
