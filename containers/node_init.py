@@ -249,6 +249,7 @@ def role_login() -> None:
     """The shared interactive node: a Slurm submit host plus sshd for the hub."""
     install_ssh_identity()
     run("hpchub", "kernels", "--site", str(GENERATED / "site.yaml"), "setup")
+    run("hpchub", "notebooks", "--site", str(GENERATED / "site.yaml"), "setup")
     # Every user's shared-node server joins that user's cgroup (hpchub.node.confine).
     confine = Path("/etc/sudoers.d/hpchub-confine")
     confine.write_text('ALL ALL=(root) NOPASSWD: /opt/hpchub/venv/bin/hpchub-confine ""\n')
@@ -288,9 +289,23 @@ def role_hub(mode: str) -> None:
             shutil.copy(SECRETS / source, target)
             shutil.chown(target, hub_user, hub_user)
             Path(target).chmod(0o400)
+    install_webhook_secrets(secrets["notebook_webhook_secret"], hub_user)
     os.chdir("/srv/hpchub")
     os.execvp("runuser", ["runuser", "-u", hub_user, "--", "jupyterhub", "-f",
                           str(GENERATED / "jupyterhub_config.py"), f"--HPCHub.slurm_access={mode}"])
+
+
+def install_webhook_secrets(secret: str, hub_user: str) -> None:
+    """The testbed's collections share one webhook secret (a center gives each its own)."""
+    from hpchub.site_configs import load_site
+
+    for coll in load_site(str(GENERATED / "site.yaml")).notebook_collections:
+        if coll.webhook_secret_file:
+            path = Path(coll.webhook_secret_file)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secret)
+            shutil.chown(path, hub_user, hub_user)
+            path.chmod(0o400)
 
 
 def main() -> None:

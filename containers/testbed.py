@@ -130,7 +130,8 @@ class Testbed:
             path.chmod(0o600)
         values = json.loads(path.read_text())
         missing = {name: secrets.token_hex(16) for name in
-                   ("db_password", "hub_db_password", "ldap_admin_password", "ldap_salt")
+                   ("db_password", "hub_db_password", "ldap_admin_password", "ldap_salt",
+                    "notebook_webhook_secret")
                    if name not in values}
         if missing:  # made by an older hpchub: add the new ones
             values.update(missing)
@@ -153,7 +154,7 @@ class Testbed:
         for node in ("slurmctld", "slurmdb", "hub", "ldap", "postgres"):
             (root / node).mkdir(parents=True, exist_ok=True)
         values = self.secrets()
-        for node, names in (("hub", ("demo_password", "hub_db_password")),
+        for node, names in (("hub", ("demo_password", "hub_db_password", "notebook_webhook_secret")),
                             ("postgres", ("hub_db_password",)), ("ldap", ("ldap_admin_password",))):
             private(root / node / "secrets.json", json.dumps({name: values[name] for name in names}))
         private(root / "ldap" / "directory.ldif", render.directory_ldif(

@@ -120,6 +120,10 @@ def parser() -> argparse.ArgumentParser:
 
     add_kernels(sub)
 
+    from hpchub.notebooks.cli import add_parser as add_notebooks
+
+    add_notebooks(sub)
+
     site = sub.add_parser("site", help="site configs")
     site_sub = site.add_subparsers(dest="site_cmd", required=True)
     validate = site_sub.add_parser("validate", help="check a site YAML file")

@@ -178,6 +178,7 @@ def configure(c: Config) -> Site:
     })
     # Servers list the kernels of the collaborations the user's groups can read.
     c.Spawner.environment = {"HPCHUB_KERNEL_ROOT": site.kernel_root,
+                             "HPCHUB_NOTEBOOK_ROOT": site.notebook_root,
                              **dict(c.Spawner.get("environment", {}))}
     add_named(c.JupyterHub, "services", [{
         # Server jobs no hub server holds (e.g. after restoring an old database) are cancelled.
@@ -198,7 +199,21 @@ def configure(c: Config) -> Site:
         "name": "metrics-reader", "scopes": ["read:metrics"], "services": ["prometheus"],
     }])
     add_idle_culler(c, site, settings)
+    add_notebook_webhook(c, site, settings)
     return site
+
+
+def add_notebook_webhook(c: Config, site: Site, settings: HPCHub) -> None:
+    """The ``notebook-webhook`` service, when a collection has a webhook secret; it needs no
+    JupyterHub API scope (it only signs login certificates for the collections' accounts)."""
+    if not any(coll.webhook_secret_file for coll in site.notebook_collections):
+        return
+    add_named(c.JupyterHub, "services", [{
+        "name": "notebook-webhook", "url": f"http://127.0.0.1:{settings.notebook_webhook_port}",
+        "command": [sys.executable, "-m", "hpchub.notebooks.webhook", "--site", settings.site_config,
+                    "--port", str(settings.notebook_webhook_port),
+                    "--state-dir", str(Path(settings.state_dir) / "notebook-webhook")],
+    }])
 
 
 def add_idle_culler(c: Config, site: Site, settings: HPCHub) -> None:

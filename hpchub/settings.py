@@ -4,7 +4,7 @@ lists them and the spawner reads the same values as :func:`hpchub.hub.configure`
 
 from __future__ import annotations
 
-from traitlets import Enum, Float, Unicode, validate
+from traitlets import Enum, Float, Integer, Unicode, validate
 from traitlets.config import Configurable
 
 
@@ -56,6 +56,12 @@ class HPCHub(Configurable):
     slurm_cache_lifetime = Float(
         60.0, help="Seconds the users' Slurm associations (accounts, QOS) and the reservations "
         "are cached for the profile page. A user added to an account sees it after this long.",
+    ).tag(config=True)
+
+    notebook_webhook_port = Integer(
+        10110, help="""Port (on 127.0.0.1) of the ``notebook-webhook`` service, which the proxy
+        serves at ``/services/notebook-webhook/<collection>``. It runs when a notebook
+        collection of the site has a ``webhook_secret_file``.""",
     ).tag(config=True)
 
     @validate("site_config")

@@ -65,17 +65,20 @@ def suite_notebooks(loaded: LoadedSpec) -> list[str]:
     suite = loaded.spec.suite
     if not suite:
         return []
-    found: set[Path] = set()
-    for pattern in suite.notebooks:
-        found.update(p for p in loaded.base.glob(pattern) if p.suffix == ".ipynb")
-    kept = sorted(
-        p for p in found
-        if not any(fnmatch.fnmatch(str(p.relative_to(loaded.base)), ex) for ex in suite.exclude)
-    )
+    kept = match_notebooks(loaded.base, suite.notebooks, suite.exclude)
     if not kept:
         raise ReleaseError(f"suite.notebooks: no notebook matches {list(suite.notebooks)} "
                            f"(excluding {list(suite.exclude)}) under {loaded.base}")
-    return [str(p) for p in kept]
+    return kept
+
+
+def match_notebooks(base: Path, patterns: tuple[str, ...], exclude: tuple[str, ...]) -> list[str]:
+    """The ``.ipynb`` files under ``base`` matching a pattern and no exclusion, sorted."""
+    found: set[Path] = set()
+    for pattern in patterns:
+        found.update(p for p in base.glob(pattern) if p.suffix == ".ipynb" and p.is_file())
+    return [str(p) for p in sorted(found) if not any(
+        fnmatch.fnmatch(str(p.relative_to(base)), ex) for ex in exclude)]
 
 
 def stage(loaded: LoadedSpec, staging: Path) -> Path:
@@ -117,19 +120,28 @@ def validate(loaded: LoadedSpec, runtime_python: str, staging: Path, local: bool
         raise ReleaseError("validate needs at least one place to run: here and/or Slurm")
     notebooks = preflight(loaded)
     jupyter_path = stage(loaded, staging)
-    runs: list[tuple[str, subprocess.Popen]] = []
     suite_target = "slurm" if slurm else "local"
     budget = 600 + (loaded.spec.suite.timeout_s * len(notebooks) if notebooks else 0)
+    argvs = {}
     for target, prefix in (("slurm", srun_prefix(loaded, slurm) if slurm else None),
                            ("local", [] if local else None)):
         if prefix is None:
             continue
         out = staging / "validation" / target
         out.mkdir(parents=True, exist_ok=True)
-        argv = prefix + check_argv(runtime_python, jupyter_path, loaded, target,
-                                   notebooks if target == suite_target else [], out)
-        runs.append((target, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                              text=True)))
+        argvs[target] = prefix + check_argv(runtime_python, jupyter_path, loaded, target,
+                                            notebooks if target == suite_target else [], out)
+    targets = run_checks(argvs, budget)
+    passed = all(t["smoke"]["passed"] and all(nb["passed"] for nb in t["suite"]) for t in targets)
+    report = {"kernel": loaded.spec.kernel_name, "at": now(), "passed": passed, "targets": targets}
+    (staging / "validation.json").write_text(json.dumps(report, indent=1))
+    return Validation(report, staging / "validation")
+
+
+def run_checks(argvs: dict[str, list[str]], budget: float) -> list[dict]:
+    """Run ``hpchub.kernels.check`` on every target at once; one report per target."""
+    runs = [(target, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True)) for target, argv in argvs.items()]
     targets = []
     for target, proc in runs:
         try:
@@ -139,10 +151,7 @@ def validate(loaded: LoadedSpec, runtime_python: str, staging: Path, local: bool
             stdout, stderr = proc.communicate()
             stderr += f"\nno answer within {budget} s"
         targets.append(parse_report(target, proc.returncode, stdout, stderr))
-    passed = all(t["smoke"]["passed"] and all(nb["passed"] for nb in t["suite"]) for t in targets)
-    report = {"kernel": loaded.spec.kernel_name, "at": now(), "passed": passed, "targets": targets}
-    (staging / "validation.json").write_text(json.dumps(report, indent=1))
-    return Validation(report, staging / "validation")
+    return targets
 
 
 def parse_report(target: str, code: int, stdout: str, stderr: str) -> dict:

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from hpchub.notebooks.links import link_from_env
+
 from . import start_up
 from .tls_contexts import share_contexts
 
@@ -63,6 +65,7 @@ def run_server(command: list[str], before: Callable[[], None] = lambda: None) ->
 
     ``before`` runs once the server's code is imported, just before it starts.
     """
+    link_from_env(os.environ)  # ~/notebooks-latest
     if not runs_here(command[0]):
         before()
         os.execvp(command[0], command)

@@ -185,6 +185,46 @@ class KernelValidation(Strict):
     """time limit of validation jobs"""
 
 
+class NotebookSuite(Strict):
+    """The notebooks a collection sync runs before it publishes (each in one kernel)."""
+
+    notebooks: tuple[str, ...] = ("**/*.ipynb",)
+    """glob patterns, relative to the repository's top"""
+    exclude: tuple[str, ...] = ()
+    """glob patterns of notebooks not run (they are still published)"""
+    timeout_s: int = Field(default=300, ge=10, le=86400)
+    """seconds each notebook may run"""
+    kernel: str = Field(default="python3", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    """the kernel every notebook runs in, whatever it was saved with (e.g. desi-current)"""
+
+
+class NotebookCollection(Strict):
+    """A curated, read-only notebook collection kept in a git repository (hpchub notebooks)."""
+
+    name: str = Field(pattern=NAME)
+    """directory name under notebook_root and in users' ~/notebooks-latest"""
+    display_name: str = Field(min_length=1, max_length=80)
+    """the name people know (e.g. "DESI tutorials")"""
+    repository: str = Field(pattern=r"^(/|https://|ssh://|git@)[^\s]+$")
+    """git URL or path the owner's account can fetch"""
+    ref: str = Field(default="main", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
+    """branch (or tag) that is published"""
+    collaboration: str | None = None
+    """visible to this collaboration's group only; unset: every user"""
+    owner: str | None = Field(default=None, pattern=NAME)
+    """account that syncs and owns the published tree (default: the collaboration)"""
+    suite: NotebookSuite = NotebookSuite()
+    """what must pass before a version is published"""
+    webhook_secret_file: str | None = None
+    """on the hub: the push webhook's shared secret (unset: no webhook for this collection)"""
+    forge_repository: str | None = None
+    """the forge's name of the repository (e.g. desihub/tutorials); when set, a push must name it"""
+
+    @property
+    def account(self) -> str:
+        return self.owner or self.collaboration or ""
+
+
 class SlurmAccess(Strict):
     """How the hub reaches Slurm (docs/slurm-access.md)."""
 
@@ -267,6 +307,10 @@ class Site(Strict):
     """the hpchub node runtime (a venv) on every node"""
     kernel_validation: KernelValidation = KernelValidation()
     """where kernel releases are validated"""
+    notebook_root: str = "/global/common/software/jupyter/notebooks"
+    """shared directory of the published notebook collections (hpchub notebooks)"""
+    notebook_collections: tuple[NotebookCollection, ...] = ()
+    """curated notebook collections, shown read-only in users' ~/notebooks-latest"""
     network: Network = Network()
     """the cluster network"""
     hub: Hub = Hub()
@@ -286,6 +330,9 @@ class Site(Strict):
 
     def collaboration(self, name: str) -> Collaboration:
         return next(c for c in self.collaborations if c.name == name)
+
+    def notebook_collection(self, name: str) -> NotebookCollection:
+        return next(c for c in self.notebook_collections if c.name == name)
 
     def groups_of(self, user: str) -> list[str]:
         return [c.name for c in self.collaborations if user in c.members]
@@ -334,6 +381,7 @@ class CrossReferences:
             if stray:
                 raise ValueError(f"collaborations[{i}].members: unknown user(s) {', '.join(stray)}")
         self._check_profiles()
+        self._check_collections()
         kv = site.kernel_validation
         if kv.partition and kv.partition not in {p.name for p in site.partitions}:
             raise ValueError(f"kernel_validation.partition: unknown partition {kv.partition!r}")
@@ -365,6 +413,17 @@ class CrossReferences:
         for i, part in enumerate(site.partitions):
             if part.exclusive and part.oversubscribe:
                 raise ValueError(f"partitions[{i}].oversubscribe: an exclusive partition gives whole nodes")
+
+    def _check_collections(self) -> None:
+        collaborations = {c.name for c in self.site.collaborations}
+        unique("notebook_collections", [c.name for c in self.site.notebook_collections])
+        for i, coll in enumerate(self.site.notebook_collections):
+            if coll.collaboration and coll.collaboration not in collaborations:
+                raise ValueError(f"notebook_collections[{i}].collaboration: unknown collaboration "
+                                 f"{coll.collaboration!r}")
+            if not coll.account:
+                raise ValueError(f"notebook_collections[{i}].owner: a center-wide collection "
+                                 "needs the account that syncs it")
 
     def _check_fits(self, where: str, prof: Profile) -> None:
         part = self.site.partition(prof.partition)

@@ -37,6 +37,12 @@ _LOAD: Counter[str] = Counter()
 _CERTIFICATES: dict[tuple[str, str], UserCertificates] = {}
 
 
+def ssh_argv(user: str, node: str, options: list[str], argv: tuple[str, ...] | list[str]) -> list[str]:
+    """ssh as ``user`` to ``node`` reading no configuration file, with ``SSH_FIXED`` last."""
+    flags = [arg for option in (*options, *SSH_FIXED) for arg in ("-o", option)]
+    return ["/usr/bin/ssh", "-F", "/dev/null", *flags, "-l", user, node, "--", *argv]
+
+
 def _certificates(spawner: SharedNodeSpawner) -> UserCertificates:
     """The hub's certificate issuer (one per CA and directory, shared by every spawner)."""
     ca, directory = spawner.site.slurm_access.ssh_ca_key_file, spawner.ssh_key_dir
@@ -89,10 +95,7 @@ class SharedNodeSpawner(Spawner):
         return min(pool, key=lambda name: (_LOAD[name], pool.index(name)))
 
     def ssh_argv(self, login: list[str], *argv: str) -> list[str]:
-        options = [arg for option in (*login, *self.ssh_options, *SSH_FIXED)
-                   for arg in ("-o", option)]
-        return ["/usr/bin/ssh", "-F", "/dev/null", *options, "-l", self.user.name, self.node,
-                "--", *argv]
+        return ssh_argv(self.user.name, self.node, [*login, *self.ssh_options], argv)
 
     async def ssh(self, *argv: str, stdin: str | None = None, timeout: float = 30):
         if self.ssh_login == "hostbased":

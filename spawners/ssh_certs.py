@@ -2,7 +2,8 @@
 
 The hub's account holds a user CA; the shared nodes trust it (``TrustedUserCAKeys``). For each
 user the hub keeps a key pair and signs a certificate for exactly that principal, valid for
-minutes and good for running a command only (no forwarding, no terminal). Nothing the user
+minutes and good for running a command only (no forwarding, no terminal); a certificate
+can be bound to one command (``force_command``), whatever the client asks for. Nothing the user
 controls is read: the keys live in the hub's private state directory.
 """
 
@@ -21,8 +22,10 @@ class CertificateError(RuntimeError):
 
 
 class UserCertificates:
-    def __init__(self, ca_key: str, directory: str, lifetime_s: int = 300):
+    def __init__(self, ca_key: str, directory: str, lifetime_s: int = 300,
+                 force_command: str | None = None):
         self.ca_key = ca_key
+        self.force_command = force_command
         self.directory = Path(directory)
         self.lifetime_s = lifetime_s
         self._valid_until: dict[str, float] = {}
@@ -47,6 +50,7 @@ class UserCertificates:
             await self._keygen(
                 "-q", "-s", self.ca_key, "-I", f"hpchub:{user}:{int(now)}", "-n", user,
                 "-V", f"-60s:+{self.lifetime_s}s", "-O", "clear",
+                *(("-O", f"force-command={self.force_command}") if self.force_command else ()),
                 str(key.with_name(f"{user}.pub")))
             self._valid_until[user] = now + self.lifetime_s
         return key, cert

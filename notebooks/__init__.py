@@ -1,0 +1,1 @@
+"""Curated notebook collections: sync from git, publish read-only, getlatest, webhook."""

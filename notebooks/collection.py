@@ -1,0 +1,179 @@
+"""One notebook collection on shared storage: fetched from git, tested, published atomically.
+
+Layout under ``<notebook_root>/<name>/`` (owned by the collection's account; readable by the
+collaboration's group, or by everyone for a center-wide collection)::
+
+    mirror.git/               bare mirror of the repository (the account's only)
+    staging/<commit>.<pid>/   a version under test, and the executed notebooks of a failed sync
+    versions/<commit>/        published trees, read-only
+    current -> versions/<commit>   what every user's ~/notebooks-latest/<name> points at
+    history.jsonl             one line per sync: ref, commit, time, result, who, failures
+    .lock                     flock: one sync at a time (a second one waits its turn)
+
+A failing suite publishes nothing: ``current`` keeps pointing at the last good version.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from hpchub.kernels.registry import now, who
+from hpchub.site_configs.schema import NotebookCollection
+
+KEEP_VERSIONS = 3
+
+
+class CollectionError(Exception):
+    """A sync could not run (no repository, no such ref, no permission); the message says why."""
+
+
+@dataclass
+class SyncResult:
+    result: str  # "published", "unchanged" or "failed"
+    commit: str
+    detail: str = ""
+    report: dict | None = None
+
+
+class Collection:
+    """The published versions and sync history of one collection."""
+
+    def __init__(self, root: str | Path, spec: NotebookCollection):
+        self.spec = spec
+        self.dir = Path(root) / spec.name
+
+    @property
+    def current(self) -> Path:
+        return self.dir / "current"
+
+    def current_commit(self) -> str | None:
+        try:
+            return os.readlink(self.current).rsplit("/", 1)[-1]
+        except OSError:
+            return None
+
+    def history(self) -> list[dict]:
+        path = self.dir / "history.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    # -- changing -------------------------------------------------------------------------
+    def require_writable(self) -> None:
+        if not (self.dir.is_dir() and os.access(self.dir, os.W_OK)):
+            raise CollectionError(
+                f"{self.dir} is missing or not writable by you: sync as the collection's account "
+                f"({self.spec.account}); a center admin creates it with `hpchub notebooks setup`")
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with open(self.dir / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def git(self, *argv: str, timeout: float = 300) -> str:
+        done = subprocess.run(["git", "-C", str(self.dir / "mirror.git"), *argv], text=True,
+                              capture_output=True, timeout=timeout, env=git_env())
+        if done.returncode:
+            raise CollectionError(f"git {argv[0]}: {done.stderr.strip()[-500:] or done.returncode}")
+        return done.stdout
+
+    def fetch(self) -> str:
+        """Bring the mirror up to date; returns the commit of the collection's ref."""
+        mirror = self.dir / "mirror.git"
+        if not mirror.is_dir():
+            subprocess.run(["git", "init", "-q", "--bare", str(mirror)], check=True,
+                           capture_output=True, env=git_env())
+        try:
+            self.git("fetch", "-q", "--prune", "--no-tags", "--", self.spec.repository,
+                     "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+        except CollectionError as exc:
+            raise CollectionError(f"cannot fetch {self.spec.repository}: {exc}") from None
+        try:
+            return self.git("rev-parse", "--verify", "-q", f"{self.spec.ref}^{{commit}}").strip()
+        except CollectionError:
+            raise CollectionError(f"{self.spec.repository} has no branch or tag "
+                                  f"{self.spec.ref!r} (the collection's ref)") from None
+
+    def export(self, commit: str) -> Path:
+        """The commit's files in a fresh staging directory (no symlinks or devices kept)."""
+        staging = self.dir / "staging" / f"{commit}.{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(self.dir / "mirror.git"), "archive",
+                                  "--format=tar", commit], capture_output=True, check=True,
+                                 env=git_env()).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
+            tar.extractall(staging, members=members, filter="data")
+        return staging
+
+    def publish(self, staging: Path, commit: str) -> None:
+        """Make ``staging`` the read-only version users see, with one rename of ``current``."""
+        versions = self.dir / "versions"
+        versions.mkdir(exist_ok=True)
+        target = versions / commit
+        if target.exists():
+            writable(target)
+            shutil.rmtree(target)
+        staging.rename(target)
+        read_only(target)
+        link = self.dir / f".current.{os.getpid()}"
+        link.unlink(missing_ok=True)
+        link.symlink_to(f"versions/{commit}")
+        os.replace(link, self.current)
+        self.prune(keep=commit)
+
+    def prune(self, keep: str) -> None:
+        versions = sorted((self.dir / "versions").iterdir(), key=lambda p: p.stat().st_mtime)
+        for old in [v for v in versions if v.name != keep][:-(KEEP_VERSIONS - 1) or None]:
+            writable(old)
+            shutil.rmtree(old, ignore_errors=True)
+
+    def record(self, ref: str, outcome: SyncResult, trigger: str, started: str) -> None:
+        failures = []
+        for target in (outcome.report or {}).get("targets", []):
+            failures += [{"where": target.get("target"), "notebook": Path(nb["notebook"]).name,
+                          "detail": nb.get("detail", "")}
+                         for nb in target.get("suite", []) if not nb["passed"]]
+            if not target["smoke"]["passed"]:
+                failures.append({"where": target.get("target"), "notebook": "(kernel start)",
+                                 "detail": target["smoke"].get("detail", "")})
+        event = {"started": started, "at": now(), "by": f"{who()} ({trigger})", "ref": ref,
+                 "commit": outcome.commit, "result": outcome.result, "detail": outcome.detail,
+                 "failures": failures}
+        with open(self.dir / "history.jsonl", "a") as out:
+            out.write(json.dumps(event) + "\n")
+
+
+def git_env() -> dict[str, str]:
+    """git without the caller's configuration (hooks, credential helpers, pagers)."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "USER")}
+    return {**keep, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_TERMINAL_PROMPT": "0"}
+
+
+def read_only(tree: Path) -> None:
+    for path in [tree, *tree.rglob("*")]:
+        mode = path.lstat().st_mode
+        if stat.S_ISDIR(mode):
+            path.chmod(0o2555 if stat.S_IMODE(mode) & 0o2000 else 0o555)
+        elif stat.S_ISREG(mode):
+            path.chmod(0o444)
+
+
+def writable(tree: Path) -> None:
+    for path in [tree, *tree.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(stat.S_IMODE(path.lstat().st_mode) | 0o700)
