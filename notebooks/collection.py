@@ -115,8 +115,13 @@ class Collection:
                                   "--format=tar", commit], capture_output=True, check=True,
                                  env=git_env()).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
-            tar.extractall(staging, members=members, filter="data")
+            members = [m for m in tar.getmembers() if (m.isfile() or m.isdir()) and safe(m.name)]
+            for member in members:
+                member.mode = 0o755 if member.isdir() else 0o644
+                member.uid = member.gid = os.getuid()
+                member.uname = member.gname = ""
+            # No filter= argument: the nodes' Python 3.11 predates tarfile's extraction filters.
+            tar.extractall(staging, members=members)
         return staging
 
     def publish(self, staging: Path, commit: str) -> None:
@@ -177,3 +182,9 @@ def writable(tree: Path) -> None:
     for path in [tree, *tree.rglob("*")]:
         if path.is_dir() and not path.is_symlink():
             path.chmod(stat.S_IMODE(path.lstat().st_mode) | 0o700)
+
+
+def safe(name: str) -> bool:
+    """True for an archive path that stays inside the directory it is extracted into."""
+    parts = Path(name).parts
+    return bool(parts) and not Path(name).is_absolute() and ".." not in parts

@@ -31,6 +31,7 @@ from tornado.httpserver import HTTPServer
 log = logging.getLogger("hpchub.notebook-webhook")
 PREFIX = "/services/notebook-webhook"
 SEEN_KEPT = 1000
+DRAIN_LIMIT = 32 << 20  # bytes read (and dropped) before an oversized body is cut off
 
 
 class Refused(Exception):
@@ -110,7 +111,9 @@ class Syncer:
 
 @web.stream_request_body
 class PushHandler(web.RequestHandler):
-    """Streams the body so that an oversized one is refused before it is read."""
+    """Streams the body and keeps at most ``max_body`` bytes of it. A larger one is read to its
+    end and dropped, so the 413 reaches the sender through the proxy (answering before the body is
+    read makes configurable-http-proxy turn it into a 503); beyond ``DRAIN_LIMIT`` it is cut off."""
 
     def initialize(self, app: WebhookApp) -> None:
         self.hook = app
@@ -119,14 +122,16 @@ class PushHandler(web.RequestHandler):
 
     def prepare(self) -> None:
         length = int(self.request.headers.get("Content-Length") or 0)
-        if length > self.hook.max_body:
+        if length > DRAIN_LIMIT:
             self.refuse(Refused(413, f"body of {length} bytes (at most {self.hook.max_body})"))
 
     def data_received(self, chunk: bytes) -> None:
         self.size += len(chunk)
-        if self.size > self.hook.max_body and not self._finished:
-            self.refuse(Refused(413, f"body over {self.hook.max_body} bytes"))
-        elif not self._finished:
+        if self.size > DRAIN_LIMIT and not self._finished:
+            self.refuse(Refused(413, f"body over {DRAIN_LIMIT} bytes"))
+        elif self.size > self.hook.max_body:
+            self.chunks.clear()
+        else:
             self.chunks.append(chunk)
 
     def refuse(self, refused: Refused) -> None:
@@ -137,6 +142,9 @@ class PushHandler(web.RequestHandler):
 
     def post(self, name: str) -> None:
         if self._finished:  # refused while the body came in
+            return
+        if self.size > self.hook.max_body:
+            self.refuse(Refused(413, f"body of {self.size} bytes (at most {self.hook.max_body})"))
             return
         try:
             self.finish(self.hook.accept(name, self.request.headers, b"".join(self.chunks)))
@@ -214,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 async def serve(app: web.Application, port: int, names: str) -> None:
-    HTTPServer(app).listen(port, "127.0.0.1")
+    HTTPServer(app, max_body_size=DRAIN_LIMIT + 1).listen(port, "127.0.0.1")
     log.info("listening on 127.0.0.1:%s for %s", port, names)
     await asyncio.Event().wait()
 
