@@ -200,7 +200,32 @@ def configure(c: Config) -> Site:
     }])
     add_idle_culler(c, site, settings)
     add_notebook_webhook(c, site, settings)
+    add_sharing(c, site)
     return site
+
+
+def add_sharing(c: Config, site: Site) -> None:
+    """Servers are shared within their owner's collaborations (JupyterHub groups made from the
+    directory at login); a center that manages groups itself keeps its own."""
+    from hpchub.spawners import sharing
+
+    sharing.install(site)
+    add_named(c.JupyterHub, "load_roles", sharing.roles(site))
+    if "manage_groups" in c.Authenticator or "load_groups" in c.JupyterHub:
+        return
+    c.Authenticator.manage_groups = True
+    theirs = c.Authenticator.get("post_auth_hook")
+
+    async def hook(authenticator, handler, auth_model):  # noqa: ANN001, ANN202
+        from jupyterhub.utils import maybe_future
+
+        if theirs is not None:
+            auth_model = await maybe_future(theirs(authenticator, handler, auth_model))
+        if auth_model is None:
+            return None
+        return await sharing.add_collaboration_groups(authenticator, handler, auth_model)
+
+    c.Authenticator.post_auth_hook = hook
 
 
 def add_notebook_webhook(c: Config, site: Site, settings: HPCHub) -> None:

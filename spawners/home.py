@@ -17,6 +17,7 @@ from jupyterhub.apihandlers import APIHandler
 from tornado import web
 
 from .poller import poller
+from .sharing import shared_with
 
 PATH = r"/api/hpchub/servers"
 UNANSWERED = "The scheduler is not answering; your server is left alone and shown as it was."
@@ -66,6 +67,7 @@ def server_card(user, name: str, spawner) -> dict:  # noqa: ANN001 - JupyterHub 
         "ready": spawner.ready, "pending": spawner.pending,
         "url": user.server_url(name) if spawner.ready else None,
         "state": "stopped", "stopped_because": spawner.end_reason or None,
+        "shared_with": shared_with(spawner),
     }
     child = spawner.child_spawner
     if not (spawner.active and child is not None):

@@ -44,6 +44,7 @@ from .options import (
 )
 from .poller import poller
 from .shared_node import SharedNodeSpawner
+from .sharing import shared_with
 from .slurm import SlurmSpawner
 
 log = logging.getLogger("hpchub.profiles")
@@ -148,6 +149,7 @@ class ProfilesSpawner(HPCHub, wrapspawner.ProfilesSpawner):
             queue={p.name: queue_summary(p.partition) for p in profiles},
             partitions={p.name: self.site.partition(p.partition) for p in profiles if p.partition},
             stopped=self.take_end_reason(),
+            shared_with=shared_with(self),
             node_hours={p.name: hours(p.nodes * walltime_seconds(p.time) / 3600)
                         for p in profiles if p.kind != "shared" and not p.configurable},
             left={a.account: {"left": round(a.left_node_hours, 2),
