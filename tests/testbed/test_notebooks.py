@@ -13,6 +13,8 @@ import time
 import pytest
 import requests
 from hubclient import HubUser
+from playwright.sync_api import expect
+from test_browser import ARTIFACTS, chromium, log_in
 
 NAME = "desi-tutorials"
 UPSTREAM = "/global/common/software/desi-git/tutorials.git"
@@ -159,6 +161,13 @@ def test_a_signed_push_shows_the_new_notebook_in_alices_running_server(testbed, 
     events = history(testbed)[synced:]
     assert [(e["result"], e["commit"]) for e in events] == [("published", new)], events
     assert events[0]["by"] == "desi (webhook)"
+    # What alice sees in JupyterLab's file browser.
+    with chromium() as page:
+        log_in(page, testbed, "alice")
+        page.goto(f"{testbed.hub_url}/user/alice/nbs/lab/tree/notebooks-latest/{NAME}")
+        expect(page.locator(".jp-DirListing-item", has_text="03-spectra.ipynb")).to_be_visible(
+            timeout=60_000)
+        page.screenshot(path=ARTIFACTS / "notebooks-latest.png")
 
 
 def test_a_burst_of_pushes_syncs_one_at_a_time_and_the_latest_last(testbed, upstream):
