@@ -73,22 +73,33 @@ def report(name: str, target: Path, done: Copied) -> str:
     return "\n".join(lines)
 
 
+class NothingToCopy(Exception):
+    """No collection this user may read (or none of that name)."""
+
+
+def get_latest(directory: Path, collection: str | None = None) -> list[str]:
+    """Copy every readable collection (or ``collection``) into ``directory``; one report each."""
+    latest = Path.home() / DIRECTORY
+    sources = sorted(p for p in latest.iterdir() if p.is_dir()) if latest.is_dir() else []
+    if collection:
+        sources = [p for p in sources if p.name == collection]
+    if not sources:
+        names = f"a collection named {collection!r}" if collection else "any collection"
+        raise NothingToCopy(f"{latest} has no {names}: your collaborations publish none yet, "
+                            "or you are not a member (restart your server after joining).")
+    return [report(source.name, directory / source.name,
+                   copy_collection(source, directory / source.name)) for source in sources]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="getlatest", description=__doc__.split("\n\n")[0])
     ap.add_argument("directory", help="where your writable copy goes (DIR/<collection>)")
     ap.add_argument("--collection", help="only this collection (default: every one you can read)")
     args = ap.parse_args(argv)
-    latest = Path.home() / DIRECTORY
-    sources = sorted(p for p in latest.iterdir() if p.is_dir()) if latest.is_dir() else []
-    if args.collection:
-        sources = [p for p in sources if p.name == args.collection]
-    if not sources:
-        names = f"a collection named {args.collection!r}" if args.collection else "any collection"
-        sys.exit(f"getlatest: {latest} has no {names}: your collaborations publish none yet, "
-                 "or you are not a member (restart your server after joining).")
-    target = Path(args.directory).expanduser()
-    for source in sources:
-        print(report(source.name, target / source.name, copy_collection(source, target / source.name)))
+    try:
+        print("\n".join(get_latest(Path(args.directory).expanduser(), args.collection)))
+    except NothingToCopy as exc:
+        sys.exit(f"getlatest: {exc}")
 
 
 if __name__ == "__main__":

@@ -132,3 +132,12 @@ def test_a_collection_of_an_unknown_collaboration_is_refused(tmp_path):
     bad.write_text(text.replace("    collaboration: desi\n    suite:", "    collaboration: sdss\n    suite:"))
     with pytest.raises(SiteConfigError, match=r"notebook_collections\[0\].collaboration"):
         load_site(str(bad))
+
+
+def test_the_jupyterlab_command_copies_only_inside_the_file_browsers_root(tmp_path):
+    from hpchub.notebooks.lab import target
+
+    assert target(str(tmp_path), "tutorials/2026") == tmp_path / "tutorials" / "2026"
+    assert target(str(tmp_path), "/tutorials/") == tmp_path / "tutorials"  # the browser's root
+    with pytest.raises(ValueError, match="inside your home"):
+        target(str(tmp_path), "../bob/notebooks")

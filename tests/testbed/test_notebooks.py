@@ -228,6 +228,27 @@ def test_getlatest_copies_and_keeps_a_changed_notebook(testbed, upstream, alice)
     assert testbed.exec("login1", "touch", mine, user="alice").ok  # her copy is writable
 
 
+def test_the_jupyterlab_command_copies_the_collection_into_a_folder(testbed, upstream, alice):
+    if not alice.server("nbs"):
+        alice.start("nbs", {"profile": "shared"})
+    testbed.exec("login1", "rm", "-rf", "/home/alice/lab-copy", user="alice")
+    with chromium() as page:
+        log_in(page, testbed, "alice")
+        page.goto(f"{testbed.hub_url}/user/alice/nbs/lab")
+        expect(page.locator(".jp-DirListing")).to_be_visible(timeout=60_000)
+        page.keyboard.press("Control+Shift+C")
+        page.keyboard.type("writable copy of the notebook")
+        page.keyboard.press("Enter")
+        dialog = page.locator(".jp-Dialog")
+        dialog.locator("input").fill("lab-copy")
+        dialog.get_by_role("button", name="Ok").click()
+        result = page.locator(".hpchub-getlatest-result")
+        expect(result).to_contain_text(f"{NAME} -> /home/alice/lab-copy/{NAME}", timeout=30_000)
+        page.screenshot(path=ARTIFACTS / "getlatest-command.png")
+    copied = alice.server_get("nbs", f"api/contents/lab-copy/{NAME}/03-spectra.ipynb?content=0")
+    assert copied.status_code == 200 and copied.json()["writable"] is True
+
+
 def test_bob_outside_desi_has_no_collection_and_getlatest_says_why(testbed, upstream):
     done = testbed.exec("login1", "bash", "-lc", "getlatest ~/tutorials", user="bob",
                         workdir="/home/bob")
