@@ -288,6 +288,9 @@ def nslcd_conf() -> str:
             "nss_initgroups_ignoreusers ALLLOCAL\n")
 
 
+SLURM_CACHE_S = 20  # the testbed's tests change reservations and wait for the hub to see them
+
+
 def hub_config(site: Site) -> str:
     """The testbed hub's jupyterhub_config.py, as short as a center's own would be (the
     hub's ``cli`` mode is given on JupyterHub's command line)."""
@@ -297,6 +300,7 @@ from pathlib import Path
 
 c.HPCHub.site_config = "/etc/hpchub/generated/site.yaml"
 c.HPCHub.state_dir = "/srv/hpchub"
+c.HPCHub.slurm_cache_lifetime = {SLURM_CACHE_S}  # seconds (default 60)
 
 # Users log in with their directory (LDAP) password; members of {site.hub.users_group} may.
 c.JupyterHub.authenticator_class = "hpchub-ldap"

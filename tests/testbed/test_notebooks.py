@@ -234,18 +234,23 @@ def test_the_jupyterlab_command_copies_the_collection_into_a_folder(testbed, ups
     testbed.exec("login1", "rm", "-rf", "/home/alice/lab-copy", user="alice")
     with chromium() as page:
         log_in(page, testbed, "alice")
-        page.goto(f"{testbed.hub_url}/user/alice/nbs/lab")
-        expect(page.locator(".jp-DirListing")).to_be_visible(timeout=60_000)
+        page.goto(f"{testbed.hub_url}/user/alice/nbs/lab/workspaces/getlatest?reset")
+        expect(page.locator(".hpchub-status")).to_be_visible(timeout=60_000)  # plug-ins loaded
+        page.locator(".jp-DirListing-content").click()
         page.keyboard.press("Control+Shift+C")
-        page.keyboard.type("writable copy of the notebook")
-        page.keyboard.press("Enter")
+        palette = page.locator(".jp-ModalCommandPalette .lm-CommandPalette-input")
+        expect(palette).to_be_visible()
+        palette.fill("writable copy of the notebook")
+        expect(page.locator(".lm-CommandPalette-item.lm-mod-active")).to_have_attribute(
+            "data-command", "hpchub:getlatest")
+        palette.press("Enter")
         dialog = page.locator(".jp-Dialog")
         dialog.locator("input").fill("lab-copy")
         dialog.get_by_role("button", name="Ok").click()
         result = page.locator(".hpchub-getlatest-result")
         expect(result).to_contain_text(f"{NAME} -> /home/alice/lab-copy/{NAME}", timeout=30_000)
         page.screenshot(path=ARTIFACTS / "getlatest-command.png")
-    copied = alice.server_get("nbs", f"api/contents/lab-copy/{NAME}/03-spectra.ipynb?content=0")
+    copied = alice.server_get("nbs", f"api/contents/lab-copy/{NAME}/01-intro.ipynb?content=0")
     assert copied.status_code == 200 and copied.json()["writable"] is True
 
 

@@ -271,15 +271,15 @@ def test_dead_node_marks_its_server_stopped_and_spares_others(testbed, alice):
     assert "Your previous server stopped" in page and "NODE_FAIL" in page
 
 
-def test_two_minute_job_stops_cleanly_at_its_time_limit(testbed):
+def test_a_one_minute_job_stops_cleanly_at_its_time_limit(testbed):
     bob = HubUser(testbed, "bob")
     bob.stop("short")
-    bob.start("short", {"profile": "configurable", "time": "2", "qos": "debug"})
+    bob.start("short", {"profile": "configurable", "time": "1", "qos": "debug"})
     job = max((r[0] for r in hpchub_jobs(testbed, "bob")), key=int)  # the newest: this one
-    # What JupyterLab's warning reads: seconds until the stop signal (2 min - 30 s warning).
+    # What JupyterLab's warning reads: seconds until the stop signal (1 min - 30 s warning).
     reply = bob.server_get("short", "hpchub/walltime").json()
-    assert reply["job_id"] == job and 0 < reply["remaining_s"] <= 90, reply
-    wait_until(lambda: bob.server("short") is None, 170, "server not stopped at its time limit",
+    assert reply["job_id"] == job and 0 < reply["remaining_s"] <= 60, reply
+    wait_until(lambda: bob.server("short") is None, 110, "server not stopped at its time limit",
                step=2)
     state = testbed.exec("slurmctld", "squeue", "-h", "-t", "all", "-j", job, "-o", "%T").output
     assert state.strip() == "COMPLETED"  # the server exited on the warning, before the kill
