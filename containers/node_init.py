@@ -201,8 +201,24 @@ def role_slurmrestd() -> None:
                              "0.0.0.0:6820"])
 
 
+def install_module_path() -> None:
+    """Each collaboration's module tree on Lmod's MODULEPATH (as a center lists its trees in
+    ``/etc/lmod/modulespath``)."""
+    from hpchub.site_configs import load_site
+
+    site = load_site(str(GENERATED / "site.yaml"))
+    listing = Path("/etc/lmod/modulespath")
+    if not listing.parent.is_dir():
+        return
+    ours = [f"{site.module_root}/{c.name}" for c in site.collaborations]
+    kept = [line for line in listing.read_text().splitlines() if line not in ours] \
+        if listing.exists() else []
+    listing.write_text("\n".join(kept + ours) + "\n")
+
+
 def role_slurmd(gpus: int) -> None:
     """A compute node; GPU nodes get fake device files that Slurm hands out."""
+    install_module_path()
     for index in range(gpus):
         device = f"/dev/nvidia{index}"
         if not os.path.exists(device):
@@ -248,6 +264,7 @@ def install_ssh_identity() -> None:
 def role_login() -> None:
     """The shared interactive node: a Slurm submit host plus sshd for the hub."""
     install_ssh_identity()
+    install_module_path()
     run("hpchub", "kernels", "--site", str(GENERATED / "site.yaml"), "setup")
     run("hpchub", "notebooks", "--site", str(GENERATED / "site.yaml"), "setup")
     # Every user's shared-node server joins that user's cgroup (hpchub.node.confine).

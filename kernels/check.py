@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,20 +39,43 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[-1] if text else ''}"[:300]
 
 
+def launcher_said(stderr) -> str:  # noqa: ANN001 - a binary file
+    """What the kernel's launcher wrote before it died: the paragraph that reports an error
+    (e.g. Lmod's "The following module(s) are unknown: ...") and its last line."""
+    stderr.seek(0)
+    lines = [line.strip() for line in stderr.read().decode(errors="replace").splitlines()
+             if not line.startswith("[")]  # not ipykernel's own log
+    said = [line for line in lines if line][-1:]
+    for i, line in enumerate(lines):
+        if "error" in line.lower():
+            paragraph = []
+            for more in lines[i:]:
+                if not more:
+                    break
+                paragraph.append(more)
+            said = [" ".join(paragraph)] + [s for s in said if s not in paragraph]
+            break
+    return " | ".join(said)[-400:]
+
+
 async def run_notebook(nb, kernel: str, timeout: float, cwd: str) -> tuple[bool, str]:  # noqa: ANN001
     from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
 
     # The budget is for the whole notebook (no per-cell limit): asyncio enforces it.
     client = NotebookClient(nb, kernel_name=kernel, timeout=None, startup_timeout=120,
                             resources={"metadata": {"path": cwd}})
     start = time.monotonic()
-    try:
-        await asyncio.wait_for(client.async_execute(), timeout)
-    except Exception as exc:  # noqa: BLE001 - any failure is this notebook's result
-        # Cancelled at the deadline, nbclient may report the kernel it shut down as dead.
-        if isinstance(exc, TimeoutError) or time.monotonic() - start >= timeout:
-            return False, f"timed out: still running after {timeout:.0f} s (suite.timeout_s)"
-        return False, describe_error(exc)
+    with tempfile.TemporaryFile() as stderr:
+        try:
+            # The kernel's stderr is kept, so a launcher that fails can say why.
+            await asyncio.wait_for(client.async_execute(stderr=stderr), timeout)
+        except Exception as exc:  # noqa: BLE001 - any failure is this notebook's result
+            # Cancelled at the deadline, nbclient may report the kernel it shut down as dead.
+            if isinstance(exc, TimeoutError) or time.monotonic() - start >= timeout:
+                return False, f"timed out: still running after {timeout:.0f} s (suite.timeout_s)"
+            said = launcher_said(stderr) if isinstance(exc, (DeadKernelError, RuntimeError)) else ""
+            return False, describe_error(exc) + (f"; the kernel's launcher said: {said}" if said else "")
     return True, ""
 
 

@@ -175,6 +175,18 @@ def cmd_setup(site: Site, args: argparse.Namespace) -> int:
                  follow_symlinks=False)
         path.chmod(0o2750)
         print(f"{path}: owner {collab.name}, group {collab.name}, mode 2750")
+    modules = Path(site.module_root)
+    modules.mkdir(parents=True, exist_ok=True)
+    modules.chmod(0o755)
+    for collab in site.collaborations:  # the module tree its kernel maintainers keep
+        path = modules / collab.name
+        if path.is_symlink():
+            raise ReleaseError(f"{path} is a symbolic link: remove it and run setup again")
+        path.mkdir(exist_ok=True)
+        os.chown(path, pwd.getpwnam(collab.name).pw_uid, grp.getgrnam(collab.name).gr_gid,
+                 follow_symlinks=False)
+        path.chmod(0o2750)
+        print(f"{path}: owner {collab.name}, group {collab.name}, mode 2750 (its modules)")
     return 0
 
 

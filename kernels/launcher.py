@@ -13,6 +13,19 @@ from shlex import quote
 from .release import ReleaseSpec
 
 KERNEL = "-m ipykernel_launcher -f \"$1\""
+# `module` in a plain /bin/sh: the node's Lmod (or Environment Modules) set-up as a login shell
+# runs it (``init/profile`` also sets MODULEPATH from /etc/lmod/modulespath); none is an error.
+MODULES_INIT = [
+    'if ! command -v module >/dev/null 2>&1; then',
+    '  for init in "${MODULESHOME:-}" /usr/share/lmod/lmod /usr/share/modules; do',
+    '    [ -n "$init" ] || continue',
+    '    if [ -r "$init/init/profile" ]; then . "$init/init/profile"; break; fi',
+    '    if [ -r "$init/init/sh" ]; then . "$init/init/sh"; break; fi',
+    '  done',
+    '  command -v module >/dev/null 2>&1 || '
+    '{ echo "hpchub: no environment modules (Lmod) on $(hostname): this kernel cannot start" >&2; exit 1; }',
+    'fi',
+]
 
 
 def launch_script(spec: ReleaseSpec) -> str:
@@ -29,8 +42,10 @@ def launch_script(spec: ReleaseSpec) -> str:
         lines += [f"export CONDA_PREFIX={quote(env.prefix)}",
                   f"export PATH={quote(env.prefix + '/bin')}:\"$PATH\""]
     elif env.kind == "modules":
-        lines += ['command -v module >/dev/null 2>&1 || . "${MODULESHOME:-/usr/share/modules}/init/sh"']
-        lines += [f"module load {quote(name)}" for name in env.modules]
+        lines += MODULES_INIT
+        lines += [f'module load {quote(name)} || {{ echo "hpchub: module load {quote(name)} '
+                  f'failed (see above); this kernel cannot start" >&2; exit 1; }}'
+                  for name in env.modules]
     lines += [f"export {name}={quote(value)}" for name, value in sorted(spec.env.items())]
     lines.append(exec_line(spec))
     return "\n".join(lines) + "\n"

@@ -303,6 +303,9 @@ class Site(Strict):
     """node profiles offered at login, in this order"""
     kernel_root: str = "/global/common/software/jupyter/kernels"
     """shared directory of the collaborations' kernel releases (hpchub kernels)"""
+    module_root: str = "/global/common/software/modulefiles"
+    """shared directory of the collaborations' environment-module trees (``<root>/<collaboration>``,
+    each on every node's MODULEPATH), for ``kind: modules`` kernel releases"""
     runtime_prefix: str = "/opt/hpchub/venv"
     """the hpchub node runtime (a venv) on every node"""
     kernel_validation: KernelValidation = KernelValidation()

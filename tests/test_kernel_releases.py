@@ -99,8 +99,8 @@ def test_launcher_is_valid_sh_and_quotes_every_value(tmp_path, kind, extra):
     assert '-m ipykernel_launcher -f "$1"' in script
     # The hostile value is exported verbatim, never evaluated: check with the real shell.
     probe = script.replace(script.rstrip().splitlines()[-1], 'printf %s "$EVIL"')
-    # (no environment-modules here: drop the module lines, keep every export)
-    path.write_text("\n".join(line for line in probe.splitlines() if "module" not in line))
+    # (no environment modules here: a `module` that does nothing stands in for Lmod's)
+    path.write_text(probe.replace("set -e", "set -e\nmodule() { :; }", 1))
     out = subprocess.run(["sh", str(path), "x"], capture_output=True, text=True)
     assert out.stdout == HOSTILE
     assert not Path("/tmp/pwned").exists()
@@ -250,3 +250,19 @@ def test_logo_travels_with_the_release_into_the_view(tmp_path):
     reg.publish(load_spec(spec), {"passed": True, "targets": []}, None)
     for name in ("desi-26.3", "desi-current"):
         assert (reg.current / "kernels" / name / "logo-64x64.png").read_bytes() == png
+
+
+def test_a_dead_kernels_launcher_is_quoted_by_its_error_paragraph_and_last_line():
+    import io
+
+    from hpchub.kernels.check import launcher_said
+
+    lmod = (b'Lmod has detected the following error: The following module(s) are unknown:\n'
+            b'"desiconda/26.6"\n\nPlease check the spelling or version number.\n\n'
+            b'[IPKernelApp] WARNING | not this\n'
+            b'hpchub: module load desiconda/26.6 failed (see above); this kernel cannot start\n')
+    assert launcher_said(io.BytesIO(lmod)) == (
+        'Lmod has detected the following error: The following module(s) are unknown: '
+        '"desiconda/26.6" | hpchub: module load desiconda/26.6 failed (see above); '
+        'this kernel cannot start')
+    assert launcher_said(io.BytesIO(b"")) == ""

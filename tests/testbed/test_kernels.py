@@ -228,3 +228,54 @@ def test_promote_deprecate_rollback_retire_change_what_users_see(users):
     assert [line.split()[2] for line in history] == [
         "publish", "publish", "promote", "rollback", "promote", "deprecate", "retire"]
     assert all(line.split()[1] == "desi" for line in history)
+
+
+MODULES = "/global/common/software/modulefiles"
+MODULE_CODE = ("import desiver, os, subprocess, sys\n"
+               "print(desiver.__version__, sys.prefix, os.environ['LOADEDMODULES'])\n"
+               "print(subprocess.run([os.environ['LMOD_CMD'], 'bash', 'list'], capture_output=True,"
+               " text=True).stderr)")
+
+
+def modules_spec(testbed, version: str, module: str) -> str:
+    path = f"{WORK}/{version}-modules.yaml"
+    write(testbed, path, f"collaboration: desi\nversion: \"{version}\"\ndisplay_name: DESI {version}\n"
+          f"environment: {{kind: modules, modules: [{module}], python: python3}}\n"
+          "smoke_imports: [desiver]\n")
+    return path
+
+
+def test_a_modules_release_loads_its_lmod_module_on_shared_and_batch_nodes(users):
+    """DESI's way: the release is `module load desiconda/26.5` (Debian's Lmod, a module tree on
+    the shared software area that the desi account maintains)."""
+    alice, bed = users["alice"], users["alice"].testbed
+    env = make_env(bed, "26.5")
+    write(bed, f"{MODULES}/desi/desiconda/26.5.lua",
+          'whatis("DESI software stack 26.5 (testbed)")\n'
+          f'prepend_path("PATH", "{env}/bin")\nsetenv("DESICONDA_VERSION", "26.5")')
+    out = desi(bed, "publish", modules_spec(bed, "26.5", "desiconda/26.5").rsplit("/", 1)[1])
+    assert out.code == 0 and "desi-26.5: validation PASSED" in out.output, out.output
+    assert "slurm (c" in out.output  # also validated on a compute node
+    for server in ("kernels", "kernels-batch"):
+        if not alice.server(server):
+            alice.start(server, {"profile": "shared" if server == "kernels" else "cpu"})
+        printed = alice.run_code(server, MODULE_CODE, kernel="desi-26.5")
+        first, listing = printed.split("\n", 1)
+        assert first.split() == ["26.5", env, "desiconda/26.5"], printed
+        assert "Currently Loaded Modules" in listing and "desiconda/26.5" in listing, printed
+
+
+@pytest.mark.parametrize("version, modulefile, said", [
+    ("26.6", None, "module(s) are unknown"),  # no such module
+    ("26.7", 'LmodError("desiconda 26.7 is withdrawn: use 26.5")', "desiconda 26.7 is withdrawn"),
+])
+def test_a_module_that_is_missing_or_fails_to_load_fails_validation_in_words(
+        releases, version, modulefile, said):
+    if modulefile:
+        write(releases, f"{MODULES}/desi/desiconda/{version}.lua", modulefile)
+    before = registry_snapshot(releases)
+    out = desi(releases, "validate", modules_spec(releases, version, f"desiconda/{version}")
+               .rsplit("/", 1)[1])
+    assert out.code != 0 and said in out.output, out.output
+    assert f"module load desiconda/{version} failed" in out.output, out.output
+    assert registry_snapshot(releases) == before
