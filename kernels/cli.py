@@ -162,32 +162,25 @@ def cmd_setup(site: Site, args: argparse.Namespace) -> int:
             f"no Unix account or group named after collaboration(s) {', '.join(missing)}: "
             "create an account and a group of that name (the kernel maintainers log in as the account), "
             "then run `hpchub kernels setup` again. Nothing was changed.")
-    root = Path(site.kernel_root)
-    os.umask(0o022)  # the path down to the kernel root is for everyone to traverse
+    os.umask(0o022)  # the path down to each root is for everyone to traverse
+    for root in (site.kernel_root, site.module_root):  # kernel releases; module trees
+        collaboration_dirs(Path(root), [c.name for c in site.collaborations])
+    return 0
+
+
+def collaboration_dirs(root: Path, collaborations: list[str]) -> None:
+    """``root`` (mode 755) and ``root/<collaboration>``, owned by the collaboration's account and
+    group, mode 2750."""
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
-    for collab in site.collaborations:
-        path = root / collab.name
+    for name in collaborations:
+        path = root / name
         if path.is_symlink():
             raise ReleaseError(f"{path} is a symbolic link: remove it and run setup again")
         path.mkdir(exist_ok=True)
-        os.chown(path, pwd.getpwnam(collab.name).pw_uid, grp.getgrnam(collab.name).gr_gid,
-                 follow_symlinks=False)
+        os.chown(path, pwd.getpwnam(name).pw_uid, grp.getgrnam(name).gr_gid, follow_symlinks=False)
         path.chmod(0o2750)
-        print(f"{path}: owner {collab.name}, group {collab.name}, mode 2750")
-    modules = Path(site.module_root)
-    modules.mkdir(parents=True, exist_ok=True)
-    modules.chmod(0o755)
-    for collab in site.collaborations:  # the module tree its kernel maintainers keep
-        path = modules / collab.name
-        if path.is_symlink():
-            raise ReleaseError(f"{path} is a symbolic link: remove it and run setup again")
-        path.mkdir(exist_ok=True)
-        os.chown(path, pwd.getpwnam(collab.name).pw_uid, grp.getgrnam(collab.name).gr_gid,
-                 follow_symlinks=False)
-        path.chmod(0o2750)
-        print(f"{path}: owner {collab.name}, group {collab.name}, mode 2750 (its modules)")
-    return 0
+        print(f"{path}: owner {name}, group {name}, mode 2750")
 
 
 COMMANDS = {"validate": cmd_validate, "publish": cmd_publish, "promote": cmd_change,
