@@ -90,25 +90,29 @@ def role_ldap() -> None:
 
 
 def role_postgres() -> None:
-    """PostgreSQL with the hub's database (made once, on the data volume)."""
+    """PostgreSQL with the hub's database (made once, on the data volume). The hub's password
+    is set at every start: a new checkout has new secrets but may find the old volume."""
     data, bin_dir = Path("/var/lib/postgresql/hpchub/data"), Path("/usr/lib/postgresql/15/bin")
     Path("/run/postgresql").mkdir(exist_ok=True)
     for path in ("/run/postgresql", "/var/lib/postgresql/hpchub"):
         shutil.chown(path, "postgres", "postgres")
     as_postgres = ["runuser", "-u", "postgres", "--"]
-    if not (data / "PG_VERSION").exists():
-        password = json.loads((SECRETS / "secrets.json").read_text())["hub_db_password"]
+    psql = [*as_postgres, "psql", "-q", "-h", "/run/postgresql", "-tA"]
+    fresh = not (data / "PG_VERSION").exists()
+    if fresh:
         run(*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8",
             "--auth-local=peer", "--auth-host=scram-sha-256", stdout=subprocess.DEVNULL)
         with (data / "pg_hba.conf").open("a") as hba:
             hba.write("host jupyterhub jupyterhub 0.0.0.0/0 scram-sha-256\n")
-        run(*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-o",
-            "-c listen_addresses= -k /run/postgresql", "start", stdout=subprocess.DEVNULL)
-        run(*as_postgres, "psql", "-q", "-h", "/run/postgresql", "-c",
-            f"CREATE ROLE jupyterhub LOGIN PASSWORD '{password}'")  # hex: nothing to quote
+    password = json.loads((SECRETS / "secrets.json").read_text())["hub_db_password"]
+    run(*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-o",
+        "-c listen_addresses= -k /run/postgresql", "start", stdout=subprocess.DEVNULL)
+    if fresh:
+        run(*psql, "-c", "CREATE ROLE jupyterhub LOGIN")
         run(*as_postgres, "createdb", "-h", "/run/postgresql", "-O", "jupyterhub", "jupyterhub")
-        run(*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "stop",
-            stdout=subprocess.DEVNULL)
+    run(*psql, "-c", f"ALTER ROLE jupyterhub PASSWORD '{password}'")  # hex: nothing to quote
+    run(*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "stop",
+        stdout=subprocess.DEVNULL)
     os.execvp("runuser", [*as_postgres, str(bin_dir / "postgres"), "-D", str(data),
                           "-c", "listen_addresses=*", "-k", "/run/postgresql"])
 
