@@ -1,8 +1,10 @@
-"""Kernel releases: start-to-ready through the release launcher vs a bare ipykernel, same env;
-and the time to validate a release with a 5-notebook suite.
+"""Kernel releases: start-to-ready through the release launchers (venv, Lmod modules, podman
+container) vs a bare ipykernel of the same environment, in one run; and the time to validate a
+release with a 5-notebook suite.
 
 Run on the testbed as the DESI collaboration account, after tests/testbed/test_kernels.py has
-published desi 26.3 (or any release), e.g. ``.venv/bin/python benchmarks/kernel_start.py``.
+published desi 26.3 (venv), 26.5 (modules) and 26.8 (container), e.g.
+``.venv/bin/python benchmarks/kernel_start.py``.
 """
 
 from __future__ import annotations
@@ -15,29 +17,31 @@ import time
 
 from common import summary, testbed
 
-# Runs inside login1 with the site runtime: alternate the two kernelspecs, time start->kernel_info.
+# Runs inside login1 with the site runtime: each release's kernelspec and a bare kernelspec of
+# its environment's Python, in an order that rotates each round; start -> kernel_info reply.
 PROBE = r"""
 import json, os, sys, tempfile, time
 from jupyter_client.manager import start_new_kernel
-release, rounds = sys.argv[1], int(sys.argv[2])
+pairs, rounds = json.loads(sys.argv[1]), int(sys.argv[2])
 root = "/global/common/software/jupyter/kernels/desi"
-spec = json.load(open(f"{root}/current/kernels/{release}/kernel.json"))
-launcher = spec["argv"][1]
-python = [l.split()[1].strip("'") for l in open(launcher) if l.startswith("exec ")][0]
 bare = tempfile.mkdtemp()
-os.makedirs(f"{bare}/kernels/bare")
-json.dump({"argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-           "display_name": "bare", "language": "python"}, open(f"{bare}/kernels/bare/kernel.json", "w"))
+for python in set(pairs.values()):
+    name = "bare-" + python.replace("/", "_")
+    os.makedirs(f"{bare}/kernels/{name}")
+    json.dump({"argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+               "display_name": name, "language": "python"}, open(f"{bare}/kernels/{name}/kernel.json", "w"))
 os.environ["JUPYTER_PATH"] = f"{root}/current:{bare}"
-times = {release: [], "bare": []}
+names = [*pairs, *{"bare-" + p.replace("/", "_") for p in pairs.values()}]
+times = {name: [] for name in names}
 for i in range(rounds):
-    for name in ([release, "bare"] if i % 2 else ["bare", release]):
+    for name in names[i % len(names):] + names[:i % len(names)]:
         start = time.perf_counter()
         km, kc = start_new_kernel(kernel_name=name, startup_timeout=60)
         times[name].append(time.perf_counter() - start)
         kc.stop_channels(); km.shutdown_kernel(now=True)
 print(json.dumps(times))
 """
+ENVS = "/global/common/software/desi-envs"
 
 NOTEBOOK = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
     {"cell_type": "code", "id": "c0", "metadata": {}, "outputs": [], "execution_count": None,
@@ -47,19 +51,31 @@ NOTEBOOK = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--release", default="desi-26.3")
+    ap.add_argument("--release", default="desi-26.3", help="a venv release (and the suite's env)")
+    ap.add_argument("--modules-release", default="desi-26.5", help="'' to leave out")
+    ap.add_argument("--container-release", default="desi-26.8", help="'' to leave out")
     args = ap.parse_args()
     bed = testbed()
-    out = bed.exec("login1", "/opt/hpchub/venv/bin/python", "-c", PROBE, args.release, str(args.rounds),
-                   user="desi", workdir="/home/desi")
+    venv_python = f"{ENVS}/{args.release.split('-', 1)[1]}/bin/python"
+    # The bare kernel of each: the same environment's Python without the launcher (for the
+    # container release, whose Python is the image's, the venv release's bare kernel).
+    pairs = {args.release: venv_python}
+    if args.modules_release:
+        pairs[args.modules_release] = f"{ENVS}/{args.modules_release.split('-', 1)[1]}/bin/python"
+    if args.container_release:
+        pairs[args.container_release] = venv_python
+    out = bed.exec("login1", "/opt/hpchub/venv/bin/python", "-c", PROBE, json.dumps(pairs),
+                   str(args.rounds), user="desi", workdir="/home/desi")
     assert out.code == 0, out.output
     times = json.loads(out.output.strip().splitlines()[-1])
     import statistics
 
-    wrapped, bare = statistics.median(times[args.release]), statistics.median(times["bare"])
-    print(f"kernel start-to-ready through the launcher ({args.release}): {summary(times[args.release])}")
-    print(f"kernel start-to-ready, bare python -m ipykernel, same env:   {summary(times['bare'])}")
-    print(f"launcher overhead: {100 * (wrapped / bare - 1):+.1f}% (target <= +10%)")
+    for release, python in pairs.items():
+        bare = times["bare-" + python.replace("/", "_")]
+        wrapped = times[release]
+        print(f"{release}: start-to-ready {summary(wrapped)}; bare ipykernel ({python}) {summary(bare)}; "
+              f"overhead {100 * (statistics.median(wrapped) / statistics.median(bare) - 1):+.1f}%")
+    print("targets: venv and modules launchers <= +10%; the container's cost is reported as it is")
 
     suite = "/home/desi/bench-suite"
     nb = json.dumps(NOTEBOOK)

@@ -46,6 +46,9 @@ class NodeSpec:
     cgroup_root: str = ""  # a shared node: per-user cgroups below this path (see cgroups.py)
     image: str = "node"  # "node" (cluster), "hub" (off the cluster) or "hub-cli", see image.IMAGES
     sshd: bool = False  # has an SSH host key (shared nodes; the hub, for host-based login)
+    # Users may make user namespaces (rootless podman kernels): Docker's default seccomp profile
+    # refuses CLONE_NEWUSER, so these nodes run without a seccomp filter (docs/security.md).
+    user_namespaces: bool = False
 
 
 @dataclass(repr=False)
@@ -105,10 +108,11 @@ class Testbed:
             NodeSpec("slurmrestd", ("slurmrestd",)),
         ]
         for host in self.site.hostnames:
-            specs.append(NodeSpec(host, ("slurmd", str(render.gpu_devices(self.site, host))), shared))
+            specs.append(NodeSpec(host, ("slurmd", str(render.gpu_devices(self.site, host))), shared,
+                                  user_namespaces=True))
         for login in self.site.shared_nodes:
             specs.append(NodeSpec(login.name, ("login",), shared, has_secrets=True,
-                                  cgroup_root=login.cgroup_root, sshd=True))
+                                  cgroup_root=login.cgroup_root, sshd=True, user_namespaces=True))
         # Off the cluster (rest) the hub's image has no Slurm; on a submit host (cli) it does.
         specs.append(
             NodeSpec("hub", ("hub", str(self.hub_mode)),
@@ -283,6 +287,7 @@ class Testbed:
             extra_hosts={name: ip for name, ip in addresses.items() if name != spec.name},
             ports={f"{inner}/tcp": ("127.0.0.1", outer) for inner, outer in spec.ports},
             shm_size="256m",
+            security_opt=["seccomp=unconfined"] if spec.user_namespaces else None,
             detach=True,
         )
 

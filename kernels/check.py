@@ -40,10 +40,15 @@ def describe_error(exc: BaseException) -> str:
 
 
 def launcher_said(stderr) -> str:  # noqa: ANN001 - a binary file
-    """What the kernel's launcher wrote before it died: the paragraph that reports an error
-    (e.g. Lmod's "The following module(s) are unknown: ...") and its last line."""
+    """What the kernel's launcher wrote in ``stderr`` before it died (see :func:`summarize`)."""
     stderr.seek(0)
-    lines = [line.strip() for line in stderr.read().decode(errors="replace").splitlines()
+    return summarize(stderr.read().decode(errors="replace"))
+
+
+def summarize(output: str) -> str:
+    """The paragraph of a launcher's output that reports an error (e.g. Lmod's "The following
+    module(s) are unknown: ...") and its last line."""
+    lines = [line.strip() for line in output.splitlines()
              if not line.startswith("[")]  # not ipykernel's own log
     said = [line for line in lines if line][-1:]
     for i, line in enumerate(lines):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hpchub.site_configs import Site, SiteConfigError, installed_site
 
+from .images import unpack
 from .registry import Registry
 from .release import LoadedSpec, ReleaseError, load_spec
 from .validate import SlurmTarget, format_report, validate
@@ -163,7 +164,7 @@ def cmd_setup(site: Site, args: argparse.Namespace) -> int:
             "create an account and a group of that name (the kernel maintainers log in as the account), "
             "then run `hpchub kernels setup` again. Nothing was changed.")
     os.umask(0o022)  # the path down to each root is for everyone to traverse
-    for root in (site.kernel_root, site.module_root):  # kernel releases; module trees
+    for root in (site.kernel_root, site.module_root, site.image_root):  # releases, modules, images
         collaboration_dirs(Path(root), [c.name for c in site.collaborations])
     return 0
 
@@ -183,9 +184,22 @@ def collaboration_dirs(root: Path, collaborations: list[str]) -> None:
         print(f"{path}: owner {name}, group {name}, mode 2750")
 
 
+def cmd_unpack_image(site: Site, args: argparse.Namespace) -> int:
+    done = unpack(Path(args.archive).absolute(), Path(args.dest).absolute())
+    print(f"{done.path}: {done.image}, {done.files} files, {done.size / 2**20:.0f} MiB, "
+          "readable by your group")
+    if done.cleared_setid:
+        print(f"setuid/setgid bits cleared on {len(done.cleared_setid)} files: "
+              + ", ".join(done.cleared_setid))
+    print(f"use it in a release spec as  environment: {{kind: container, runtime: podman, "
+          f"image: {done.path}}}")
+    return 0
+
+
 COMMANDS = {"validate": cmd_validate, "publish": cmd_publish, "promote": cmd_change,
             "deprecate": cmd_change, "retire": cmd_change, "rollback": cmd_change,
-            "list": cmd_list, "show": cmd_show, "history": cmd_history, "setup": cmd_setup}
+            "list": cmd_list, "show": cmd_show, "history": cmd_history, "setup": cmd_setup,
+            "unpack-image": cmd_unpack_image}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -228,4 +242,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("version")
     ks.add_parser("history", help="who did what, when").add_argument("collaboration")
     ks.add_parser("setup", help="(center admin, root) create the kernel directories")
+    p = ks.add_parser("unpack-image", help="unpack a saved container image for podman releases")
+    p.add_argument("archive", help="the image, as `docker save` or `podman save` wrote it")
+    p.add_argument("dest", help="new directory, e.g. <image_root>/<collaboration>/<name>")
     kp.set_defaults(func=run)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from shlex import quote
 
+from .images import KERNEL_RUNTIME_DIR
 from .release import ReleaseSpec
 
 KERNEL = "-m ipykernel_launcher -f \"$1\""
@@ -58,6 +59,8 @@ def exec_line(spec: ReleaseSpec) -> str:
     if env.kind == "modules":
         return f"exec {quote(env.python)} {KERNEL}"
     image, python = quote(env.image), quote(env.python)
+    if env.runtime == "podman":
+        return podman_line(spec, image, python)
     if env.runtime == "apptainer":
         # The connection file lives in the user's runtime dir: bind it so the kernel can read it.
         return f'exec apptainer exec --bind "$(dirname "$1")" {image} {python} {KERNEL}'
@@ -65,6 +68,45 @@ def exec_line(spec: ReleaseSpec) -> str:
         return (f'exec podman-hpc run --rm --net host -v "$(dirname "$1")":"$(dirname "$1")" '
                 f"{image} {python} {KERNEL}")
     return f"exec shifter --image={image} {python} {KERNEL}"
+
+
+# Rootless podman on an image directory (``hpchub kernels unpack-image``), read-only, on the
+# node's network and process table (the kernel's ports are the node's; a private /proc is
+# refused on nodes with a masked one). The top directory of the member's home (/home, /global)
+# is bound whole at its own path, since a member cannot make mount points in the maintainers'
+# image (file permissions still apply: others' files stay closed); the kernel starts in the
+# notebook's folder when that is inside the home directory; the connection file's folder is
+# bound at the image's /run/hpchub-kernel. podman keeps its bookkeeping per user and node in
+# /tmp (a home directory shared between nodes would mix the nodes' states; podman wants its
+# run directory's path short).
+PODMAN = [
+    'case "$PWD/" in "$HOME"/*) workdir=$PWD ;; *) workdir=$HOME ;; esac',
+    'runtime_dir=$(cd "$(dirname "$1")" && pwd)',
+    'rest=${HOME#/}; top=/${rest%%/*}',
+    'state=/tmp/hpchub-podman-$(id -u)',
+    '{ [ ! -L "$state" ] && mkdir -p -m 700 "$state" && [ -O "$state" ]; } || '
+    '{ echo "hpchub: $state belongs to someone else: tell the center\'s support" >&2; exit 1; }',
+    'export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$state}"',
+]
+
+
+def podman_line(spec: ReleaseSpec, image: str, python: str) -> str:
+    passed = "".join(f" --env {name}" for name in sorted(spec.env))
+    checks = [
+        '[ -d "$image" ] || { echo "hpchub: the image $image of this kernel is missing (or you '
+        'cannot read it): tell the collaboration\'s kernel maintainers" >&2; exit 1; }',
+        '[ -d "$image$top" ] || { echo "hpchub: the image $image has no $top to mount your home '
+        'directory on: ask the kernel maintainers to unpack it again (hpchub kernels '
+        'unpack-image) as a user whose home is under $top" >&2; exit 1; }',
+    ]
+    return ("\n".join([f"image={image}", *PODMAN, *checks]) + "\n"
+            "exec podman --log-level=fatal --cgroup-manager=cgroupfs --events-backend=none "
+            '--root "$state/storage" --runroot "$state/run" --tmpdir "$state/tmp" '
+            "--storage-driver=vfs "
+            "run --rm --network=host --pid=host --read-only --read-only-tmpfs=false --tmpfs /tmp "
+            f'--volume "$top:$top" --volume "$runtime_dir:{KERNEL_RUNTIME_DIR}" '
+            f'--workdir "$workdir" --env HOME="$HOME"{passed} --rootfs "$image" {python} '
+            f'-m ipykernel_launcher -f "{KERNEL_RUNTIME_DIR}/$(basename "$1")"')
 
 
 def kernelspec(collaboration: str, version: str, launcher: Path, display_name: str, state: str,

@@ -39,8 +39,10 @@ class Environment(Strict):
     prefix: str | None = Field(default=None, description="venv/conda: the environment's prefix")
     modules: tuple[str, ...] = Field(default=(), description="modules: `module load` these")
     python: str = Field(default="python3", description="modules/container: interpreter to run")
-    image: str | None = Field(default=None, description="container: image (a .sif path for apptainer)")
-    runtime: Literal["apptainer", "podman-hpc", "shifter"] | None = None
+    image: str | None = Field(default=None, description=(
+        "container: image (a .sif path for apptainer; an image directory made by "
+        "`hpchub kernels unpack-image` for podman)"))
+    runtime: Literal["podman", "apptainer", "podman-hpc", "shifter"] | None = None
 
     @field_validator("modules")
     @classmethod
@@ -59,6 +61,9 @@ class Environment(Strict):
             raise ValueError("a 'modules' environment needs at least one entry in 'modules'")
         if self.kind == "container" and not (self.image and self.runtime):
             raise ValueError("a 'container' environment needs 'image' and 'runtime'")
+        if self.runtime in ("podman", "apptainer") and not self.image.startswith("/"):
+            raise ValueError(f"a {self.runtime} image is a path on the shared software area: "
+                             "give it as an absolute path")
         return self
 
 

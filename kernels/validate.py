@@ -19,6 +19,7 @@ from pathlib import Path
 from hpchub.slurm.cli import srun
 from hpchub.slurm.flags import validation_flags
 
+from .images import looks_unpacked
 from .launcher import kernelspec, launch_script
 from .registry import now
 from .release import LoadedSpec, ReleaseError
@@ -56,6 +57,10 @@ def preflight(loaded: LoadedSpec) -> list[str]:
             raise ReleaseError(f"environment.runtime {env.runtime} is not installed on this node")
         if env.runtime == "apptainer" and not Path(env.image).is_file():
             raise ReleaseError(f"environment.image {env.image} does not exist")
+        if env.runtime == "podman" and not looks_unpacked(Path(env.image)):
+            raise ReleaseError(
+                f"environment.image {env.image} is not an image directory made by `hpchub kernels "
+                "unpack-image`" + ("" if Path(env.image).exists() else " (it does not exist)"))
     if spec.logo and not loaded.path(spec.logo).is_file():
         raise ReleaseError(f"logo {loaded.path(spec.logo)} does not exist")
     return suite_notebooks(loaded)

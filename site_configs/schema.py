@@ -306,6 +306,9 @@ class Site(Strict):
     module_root: str = "/global/common/software/modulefiles"
     """shared directory of the collaborations' environment-module trees (``<root>/<collaboration>``,
     each on every node's MODULEPATH), for ``kind: modules`` kernel releases"""
+    image_root: str = "/global/common/software/containers"
+    """shared directory of the collaborations' unpacked container images (``<root>/<collaboration>``,
+    made with ``hpchub kernels unpack-image``), for ``kind: container, runtime: podman`` releases"""
     runtime_prefix: str = "/opt/hpchub/venv"
     """the hpchub node runtime (a venv) on every node"""
     kernel_validation: KernelValidation = KernelValidation()

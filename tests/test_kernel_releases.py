@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import stat
 import subprocess
 from pathlib import Path
 
 import pytest
+from hpchub.kernels.images import add_mountpoints, looks_unpacked, make_shareable
 from hpchub.kernels.launcher import launch_script
 from hpchub.kernels.registry import Registry
 from hpchub.kernels.release import ReleaseError, ReleaseSpec, load_spec
@@ -103,6 +105,43 @@ def test_launcher_is_valid_sh_and_quotes_every_value(tmp_path, kind, extra):
     path.write_text(probe.replace("set -e", "set -e\nmodule() { :; }", 1))
     out = subprocess.run(["sh", str(path), "x"], capture_output=True, text=True)
     assert out.stdout == HOSTILE
+    assert not Path("/tmp/pwned").exists()
+
+
+def test_podman_launcher_binds_home_and_connection_file_and_starts_in_the_notebook_folder(tmp_path):
+    """The argv podman gets, seen by a stand-in ``podman`` on PATH that prints it."""
+    image = tmp_path / f"desi {HOSTILE}"
+    spec = ReleaseSpec(collaboration="desi", version="26.8", display_name="DESI",
+                       environment={"kind": "container", "runtime": "podman", "image": str(image)},
+                       env={"EVIL": HOSTILE})
+    home, runtime, bindir = tmp_path / "home", tmp_path / "run/user/5000/jupyter", tmp_path / "bin"
+    top = "/" + home.parts[1]  # bound whole: the image has a mount point for it
+    for d in (home / "project", runtime, bindir, image / top.lstrip("/")):
+        d.mkdir(parents=True, exist_ok=True)
+    (bindir / "podman").write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')
+    (bindir / "podman").chmod(0o755)
+    (tmp_path / "launch.sh").write_text(launch_script(spec))
+
+    def launch(cwd: Path, home: Path = home) -> subprocess.CompletedProcess:
+        return subprocess.run(["sh", str(tmp_path / "launch.sh"), str(runtime / "kernel-1.json")],
+                              cwd=cwd, capture_output=True, text=True,
+                              env={"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(home)})
+
+    def argv(cwd: Path) -> list[str]:
+        return launch(cwd).stdout.splitlines()
+
+    args = argv(home / "project")
+    pairs = set(zip(args, args[1:], strict=False))
+    assert ("--volume", f"{top}:{top}") in pairs
+    assert ("--volume", f"{runtime}:/run/hpchub-kernel") in pairs
+    assert ("--workdir", str(home / "project")) in pairs
+    assert ("--rootfs", str(image)) in pairs
+    assert ("--env", "EVIL") in pairs  # passed by name: its value never reaches podman's argv
+    assert args[-2:] == ["-f", "/run/hpchub-kernel/kernel-1.json"]
+    outside = argv(tmp_path)  # a notebook outside the home directory: the kernel starts at home
+    assert ("--workdir", str(home)) in set(zip(outside, outside[1:], strict=False))
+    elsewhere = launch(tmp_path, Path("/srv/homes/alice"))  # the image has no /srv to bind
+    assert elsewhere.returncode == 1 and "has no /srv to mount your home directory on" in elsewhere.stderr
     assert not Path("/tmp/pwned").exists()
 
 
@@ -266,3 +305,29 @@ def test_a_dead_kernels_launcher_is_quoted_by_its_error_paragraph_and_last_line(
         '"desiconda/26.6" | hpchub: module load desiconda/26.6 failed (see above); '
         'this kernel cannot start')
     assert launcher_said(io.BytesIO(b"")) == ""
+
+
+def test_an_unpacked_image_is_group_readable_without_setuid_and_has_podmans_mount_points(tmp_path):
+    root = tmp_path / "rootfs"
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "root").mkdir(mode=0o700)
+    tool = root / "usr/bin/chsh"
+    tool.write_text("")
+    tool.chmod(0o4755)
+    secret = root / "root/notes"
+    secret.write_text("")
+    secret.chmod(0o600)
+    assert not looks_unpacked(root)
+    assert make_shareable(root) == ["/usr/bin/chsh"]
+    add_mountpoints(root)
+    assert stat.S_IMODE(tool.stat().st_mode) == 0o755
+    assert stat.S_IMODE((root / "root").stat().st_mode) & 0o050 == 0o050
+    assert stat.S_IMODE(secret.stat().st_mode) & 0o040
+    assert os.readlink(root / "etc/mtab") == "../proc/self/mounts"
+    assert (root / "run/hpchub-kernel").is_dir() and looks_unpacked(root)
+
+
+def test_a_podman_image_must_be_a_path():
+    with pytest.raises(ValueError, match="absolute path"):
+        ReleaseSpec(collaboration="desi", version="26.8", display_name="DESI",
+                    environment={"kind": "container", "runtime": "podman", "image": "desi:26.8"})

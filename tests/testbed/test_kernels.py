@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -279,3 +280,94 @@ def test_a_module_that_is_missing_or_fails_to_load_fails_validation_in_words(
     assert out.code != 0 and said in out.output, out.output
     assert f"module load desiconda/{version} failed" in out.output, out.output
     assert registry_snapshot(releases) == before
+
+
+IMAGES = "/global/common/software/containers/desi"
+IMAGE_TAG = "hpchub/test-desi-kernel"
+CONTAINER_CODE = ("import numpy, os, socket\n"
+                  "cg = [l.split(':', 2)[2].strip() for l in open('/proc/self/cgroup') if ':cpuset:' in l]\n"
+                  "print(open('/etc/hpchub-image').read().strip(), numpy.__version__,"
+                  " os.path.exists('/opt/hpchub'), socket.gethostname(), os.getcwd(), cg[0])")
+
+
+def container_spec(testbed, version: str, image: str, python: str = "python3") -> str:
+    write(testbed, f"{WORK}/{version}-container.yaml",
+          f"collaboration: desi\nversion: \"{version}\"\ndisplay_name: DESI {version} (container)\n"
+          f"environment: {{kind: container, runtime: podman, image: {image}, python: {python}}}\n"
+          "smoke_imports: [numpy]\n")
+    return f"{version}-container.yaml"
+
+
+@pytest.fixture(scope="module")
+def kernel_image(releases) -> str:
+    """An example image built with the host's Docker (Debian's Python, ipykernel and numpy),
+    saved, copied to login1 and unpacked there by the desi account."""
+    bed, archive, image = releases, "/home/desi/desi-kernel.tar", f"{IMAGES}/desi-26.8"
+    bed.cli.images.build(path=str(Path(__file__).parent / "images"), tag=IMAGE_TAG, rm=True,
+                         dockerfile="desi-kernel.Dockerfile")
+    with subprocess.Popen(["docker", "save", IMAGE_TAG], stdout=subprocess.PIPE) as save:
+        copy = subprocess.run(["docker", "exec", "-i", bed.container_name("login1"), "runuser",
+                               "-u", "desi", "--", "sh", "-c", f"cat > {archive}"],
+                              stdin=save.stdout, capture_output=True, text=True)
+    assert save.returncode == 0 and copy.returncode == 0, copy.stderr
+    assert sh(bed, f"rm -rf {image} && hpchub kernels setup >/dev/null").code == 0
+    out = desi(bed, "unpack-image", archive, image)
+    assert out.code == 0 and f"image: {image}" in out.output, out.output
+    assert sh(bed, f"rm {archive}").code == 0
+    return image
+
+
+def test_a_container_release_runs_inside_its_image_on_shared_and_batch_nodes(users, kernel_image):
+    """podman from Debian, rootless, on an image directory the desi account unpacked."""
+    alice, bed = users["alice"], users["alice"].testbed
+    out = desi(bed, "publish", container_spec(bed, "26.8", kernel_image))
+    assert out.code == 0 and "desi-26.8: validation PASSED" in out.output, out.output
+    assert "local (login1)" in out.output and "slurm (c" in out.output, out.output
+    image_numpy = sh(bed, f"ls {kernel_image}/usr/lib/python3/dist-packages | grep '^numpy-'").output
+    for server, node in (("kernels", "login1"), ("kernels-batch", "c")):
+        if not alice.server(server):
+            alice.start(server, {"profile": "shared" if server == "kernels" else "cpu"})
+        words = alice.run_code(server, CONTAINER_CODE, kernel="desi-26.8").split()
+        assert words[:2] == ["desi-image", "26.8"], words  # the image's own file
+        assert f"numpy-{words[2]}" in image_numpy, (words, image_numpy)  # the image's numpy
+        assert words[3] == "False"  # the node's runtime (/opt/hpchub) is not in the image
+        assert words[4].startswith(node) and words[5] == "/home/alice", words
+        if server == "kernels":  # still in alice's own cgroup: her shared-node limits hold
+            assert words[6].endswith("/hpchub/alice"), words
+    # The kernel's processes (podman's conmon, the containerised Python) end with it.
+    left = sh(bed, f"sleep 2; pgrep -u alice -af '{kernel_image}' || true").output
+    assert kernel_image not in left, left
+
+
+def test_a_missing_image_or_a_runtime_that_refuses_fails_validation_in_words(releases, kernel_image):
+    before = registry_snapshot(releases)
+    out = desi(releases, "validate", container_spec(releases, "26.9", f"{IMAGES}/desi-26.9"))
+    assert out.code != 0 and "is not an image directory made by `hpchub kernels unpack-image` " \
+        "(it does not exist)" in out.output, out.output
+    out = desi(releases, "validate", container_spec(releases, "26.10", kernel_image, "python9"))
+    assert out.code != 0 and "validation FAILED" in out.output, out.output
+    assert "the kernel's launcher said" in out.output and "python9" in out.output, out.output
+    assert registry_snapshot(releases) == before
+
+
+def test_a_kernel_whose_launcher_fails_in_a_members_server_says_why(users, kernel_image):
+    """The image of a published release goes missing: JupyterLab's kernel start fails with the
+    launcher's words (not a kernel that silently dies), and works again once it is back."""
+    alice, bed = users["alice"], users["alice"].testbed
+    if "desi-26.8" not in kernel_names(alice, "kernels"):
+        assert desi(bed, "publish", container_spec(bed, "26.8", kernel_image)).code == 0
+    url = f"{alice.base}/user/alice/kernels/api/sessions"
+    session = {"path": "broken.ipynb", "name": "broken.ipynb", "type": "notebook",
+               "kernel": {"name": "desi-26.8"}}
+    assert sh(bed, f"mv {kernel_image} {kernel_image}.away", "desi").code == 0
+    try:
+        resp = alice.api.post(url, json=session, timeout=120)
+    finally:
+        assert sh(bed, f"mv {kernel_image}.away {kernel_image}", "desi").code == 0
+    assert resp.status_code == 500, resp.text
+    message = resp.json()["message"]
+    assert message.startswith("DESI 26.8 (container) could not start on login1: its launcher "
+                              f"said: hpchub: the image {kernel_image} of this kernel is missing"), message
+    assert "kernel maintainers" in message
+    assert alice.run_code("kernels", "print(open('/etc/hpchub-image').read())",
+                          kernel="desi-26.8").strip() == "desi-image 26.8"
