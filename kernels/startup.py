@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 from collections import deque
 
@@ -70,8 +71,9 @@ class LauncherReportingKernelManager(ServerKernelManager):
             said = summarize("".join(self._output)) or "nothing"
             await self._async_cleanup_resources()
             name = self.kernel_spec.display_name
-            raise KernelLaunchFailed(
-                f"{name} could not start on {socket.gethostname()}: its launcher said: {said}. "
+            said = textwrap.fill(said, 88, initial_indent="  ", subsequent_indent="  ")
+            raise KernelLaunchFailed(  # JupyterLab shows it preformatted: lines of its own
+                f"{name} could not start on {socket.gethostname()}. Its launcher said:\n{said}\n"
                 "Pick another kernel, or tell the collaboration's kernel maintainers.") from None
         except TimeoutError:
             pass  # slow, not dead: Jupyter's own wait goes on

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 sys.path.insert(0, str(Path(__file__).parent))
 from directory import member_of  # noqa: E402
@@ -365,9 +366,32 @@ def test_a_kernel_whose_launcher_fails_in_a_members_server_says_why(users, kerne
     finally:
         assert sh(bed, f"mv {kernel_image}.away {kernel_image}", "desi").code == 0
     assert resp.status_code == 500, resp.text
-    message = resp.json()["message"]
-    assert message.startswith("DESI 26.8 (container) could not start on login1: its launcher "
+    message = " ".join(resp.json()["message"].split())
+    assert message.startswith("DESI 26.8 (container) could not start on login1. Its launcher "
                               f"said: hpchub: the image {kernel_image} of this kernel is missing"), message
     assert "kernel maintainers" in message
     assert alice.run_code("kernels", "print(open('/etc/hpchub-image').read())",
                           kernel="desi-26.8").strip() == "desi-image 26.8"
+
+
+def test_jupyterlab_shows_why_a_kernel_cannot_start(users, kernel_image):
+    """In Chromium: alice opens a notebook with DESI 26.8 while its image is missing."""
+    from test_browser import ARTIFACTS, chromium, log_in
+
+    alice, bed = users["alice"], users["alice"].testbed
+    if "desi-26.8" not in kernel_names(alice, "kernels"):
+        assert desi(bed, "publish", container_spec(bed, "26.8", kernel_image)).code == 0
+    assert sh(bed, f"mv {kernel_image} {kernel_image}.away", "desi").code == 0
+    try:
+        with chromium() as page:
+            log_in(page, bed, "alice")
+            page.goto(f"{bed.hub_url}/user/alice/kernels/lab?reset")
+            page.locator(".jp-Launcher").get_by_text("DESI 26.8 (container)", exact=True).first.click()
+            dialog = page.locator(".jp-Dialog")
+            expect(dialog).to_contain_text("DESI 26.8 (container) could not start on login1.",
+                                           timeout=90_000)
+            expect(dialog).to_contain_text(f"the image {kernel_image} of this kernel is missing")
+            page.screenshot(path=ARTIFACTS / "kernel-launcher-failed.png")
+    finally:
+        assert sh(bed, f"mv {kernel_image}.away {kernel_image}", "desi").code == 0
+        sh(bed, "rm -f /home/alice/Untitled*.ipynb", "alice")
