@@ -61,7 +61,8 @@ class Environment(Strict):
             raise ValueError("a 'modules' environment needs at least one entry in 'modules'")
         if self.kind == "container" and not (self.image and self.runtime):
             raise ValueError("a 'container' environment needs 'image' and 'runtime'")
-        if self.runtime in ("podman", "apptainer") and not self.image.startswith("/"):
+        if self.kind == "container" and self.runtime in ("podman", "apptainer") \
+                and not self.image.startswith("/"):
             raise ValueError(f"a {self.runtime} image is a path on the shared software area: "
                              "give it as an absolute path")
         return self
