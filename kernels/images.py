@@ -24,6 +24,8 @@ MOUNTPOINT_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf", "run/.contai
 MOUNTPOINT_DIRS = ("proc", "sys", "dev", "tmp", "run", "run/hpchub-kernel")
 # Inside a kernel's container the connection file's folder is bound here (see launcher.py).
 KERNEL_RUNTIME_DIR = "/run/hpchub-kernel"
+# How podman runs on nodes without systemd or journald (here and in kernels' launchers).
+NODE_FLAGS = ("--cgroup-manager=cgroupfs", "--events-backend=none")
 
 
 @dataclass
@@ -41,8 +43,8 @@ def podman_argv(work: Path, *argv: str) -> list[str]:
     characters)."""
     return ["podman", "--root", str(work / "root"), "--runroot", os.readlink(work / "run"),
             "--tmpdir", str(work / "tmp"), "--storage-driver", "vfs",
-            "--storage-opt", "vfs.ignore_chown_errors=true", "--cgroup-manager", "cgroupfs",
-            "--events-backend", "none", "--log-level", "error", *argv]
+            "--storage-opt", "vfs.ignore_chown_errors=true", *NODE_FLAGS, "--log-level", "error",
+            *argv]
 
 
 def podman_env(work: Path) -> dict[str, str]:

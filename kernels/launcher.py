@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from shlex import quote
 
-from .images import KERNEL_RUNTIME_DIR
+from .images import KERNEL_RUNTIME_DIR, NODE_FLAGS
 from .release import ReleaseSpec
 
 KERNEL = "-m ipykernel_launcher -f \"$1\""
@@ -100,7 +100,7 @@ def podman_line(spec: ReleaseSpec, image: str, python: str) -> str:
         'unpack-image) as a user whose home is under $top" >&2; exit 1; }',
     ]
     return ("\n".join([f"image={image}", *PODMAN, *checks]) + "\n"
-            "exec podman --log-level=fatal --cgroup-manager=cgroupfs --events-backend=none "
+            f"exec podman --log-level=fatal {' '.join(NODE_FLAGS)} "
             '--root "$state/storage" --runroot "$state/run" --tmpdir "$state/tmp" '
             "--storage-driver=vfs "
             "run --rm --network=host --pid=host --read-only --read-only-tmpfs=false --tmpfs /tmp "

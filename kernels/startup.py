@@ -37,6 +37,7 @@ class KernelLaunchFailed(web.HTTPError):
 
 
 class LauncherReportingKernelManager(ServerKernelManager):
+    _output: deque[str] | None = None  # the launcher's last lines, for collaboration kernels
     start_check_s = Float(60, config=True, help=(
         "How long the start of a collaboration kernel waits for it to answer. A launcher that "
         "exits before then fails the start with its last lines of output; a kernel still "
@@ -47,7 +48,7 @@ class LauncherReportingKernelManager(ServerKernelManager):
         return bool(spec and "hpchub" in (spec.metadata or {}) and spec.argv[:1] == ["/bin/sh"])
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:  # noqa: ANN003
-        self._output: deque[str] | None = None
+        self._output = None
         if not self._reports():
             return await super()._async_launch_kernel(kernel_cmd, **kw)
         await super()._async_launch_kernel(kernel_cmd, **{**kw, "stderr": subprocess.PIPE})
@@ -57,7 +58,7 @@ class LauncherReportingKernelManager(ServerKernelManager):
         self._tee.start()
 
     async def _async_post_start_kernel(self, **kw) -> None:  # noqa: ANN003
-        if getattr(self, "_output", None) is not None:  # before the restarter could restart it
+        if self._output is not None:  # before the restarter could restart it
             await self._wait_for_answer()
         await super()._async_post_start_kernel(**kw)
 

@@ -3,6 +3,7 @@ validation runs kernels on login1 and on a compute node, users see them through 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import subprocess
@@ -351,20 +352,27 @@ def test_a_missing_image_or_a_runtime_that_refuses_fails_validation_in_words(rel
     assert registry_snapshot(releases) == before
 
 
+@contextlib.contextmanager
+def published_with_image_away(users, image: str):
+    """desi-26.8 published (by an earlier test, or now), its image moved away meanwhile."""
+    alice, bed = users["alice"], users["alice"].testbed
+    if "desi-26.8" not in kernel_names(alice, "kernels"):
+        assert desi(bed, "publish", container_spec(bed, "26.8", image)).code == 0
+    assert sh(bed, f"mv {image} {image}.away", "desi").code == 0
+    try:
+        yield alice, bed
+    finally:
+        assert sh(bed, f"mv {image}.away {image}", "desi").code == 0
+
+
 def test_a_kernel_whose_launcher_fails_in_a_members_server_says_why(users, kernel_image):
     """The image of a published release goes missing: JupyterLab's kernel start fails with the
     launcher's words (not a kernel that silently dies), and works again once it is back."""
-    alice, bed = users["alice"], users["alice"].testbed
-    if "desi-26.8" not in kernel_names(alice, "kernels"):
-        assert desi(bed, "publish", container_spec(bed, "26.8", kernel_image)).code == 0
-    url = f"{alice.base}/user/alice/kernels/api/sessions"
     session = {"path": "broken.ipynb", "name": "broken.ipynb", "type": "notebook",
                "kernel": {"name": "desi-26.8"}}
-    assert sh(bed, f"mv {kernel_image} {kernel_image}.away", "desi").code == 0
-    try:
-        resp = alice.api.post(url, json=session, timeout=120)
-    finally:
-        assert sh(bed, f"mv {kernel_image}.away {kernel_image}", "desi").code == 0
+    with published_with_image_away(users, kernel_image) as (alice, _):
+        resp = alice.api.post(f"{alice.base}/user/alice/kernels/api/sessions", json=session,
+                              timeout=120)
     assert resp.status_code == 500, resp.text
     message = " ".join(resp.json()["message"].split())
     assert message.startswith("DESI 26.8 (container) could not start on login1. Its launcher "
@@ -378,12 +386,8 @@ def test_jupyterlab_shows_why_a_kernel_cannot_start(users, kernel_image):
     """In Chromium: alice opens a notebook with DESI 26.8 while its image is missing."""
     from test_browser import ARTIFACTS, chromium, log_in
 
-    alice, bed = users["alice"], users["alice"].testbed
-    if "desi-26.8" not in kernel_names(alice, "kernels"):
-        assert desi(bed, "publish", container_spec(bed, "26.8", kernel_image)).code == 0
-    assert sh(bed, f"mv {kernel_image} {kernel_image}.away", "desi").code == 0
-    try:
-        with chromium() as page:
+    with published_with_image_away(users, kernel_image) as (_, bed), chromium() as page:
+        try:
             log_in(page, bed, "alice")
             page.goto(f"{bed.hub_url}/user/alice/kernels/lab?reset")
             page.locator(".jp-Launcher").get_by_text("DESI 26.8 (container)", exact=True).first.click()
@@ -392,6 +396,5 @@ def test_jupyterlab_shows_why_a_kernel_cannot_start(users, kernel_image):
                                            timeout=90_000)
             expect(dialog).to_contain_text(f"the image {kernel_image} of this kernel is missing")
             page.screenshot(path=ARTIFACTS / "kernel-launcher-failed.png")
-    finally:
-        assert sh(bed, f"mv {kernel_image}.away {kernel_image}", "desi").code == 0
-        sh(bed, "rm -f /home/alice/Untitled*.ipynb", "alice")
+        finally:
+            sh(bed, "rm -f /home/alice/Untitled*.ipynb", "alice")
