@@ -180,6 +180,8 @@ def configure(c: Config) -> Site:
     c.Spawner.environment = {"HPCHUB_KERNEL_ROOT": site.kernel_root,
                              "HPCHUB_NOTEBOOK_ROOT": site.notebook_root,
                              **dict(c.Spawner.get("environment", {}))}
+    from hpchub.spawners import membership
+
     add_named(c.JupyterHub, "services", [{
         # Server jobs no hub server holds (e.g. after restoring an old database) are cancelled.
         "name": "hpchub-reconciler",
@@ -188,6 +190,11 @@ def configure(c: Config) -> Site:
                     "--min-age", str(site.hub.orphan_min_age_s),
                     "--site", settings.site_config, "--slurm-access", mode],
     }, {
+        # Collaboration groups and shares follow the directory between logins.
+        "name": "hpchub-membership",
+        "command": [sys.executable, "-m", "hpchub.spawners.membership", "--site",
+                    settings.site_config, "--interval", str(site.hub.membership_check_interval_s)],
+    }, {
         # /hub/metrics needs a token with read:metrics: Prometheus scrapes with this one.
         "name": "prometheus", "api_token": metrics_token(state),
     }])
@@ -195,6 +202,8 @@ def configure(c: Config) -> Site:
         "name": "hpchub-reconciler",
         "scopes": ["list:users", "read:users", "read:servers", "admin:server_state"],
         "services": ["hpchub-reconciler"],
+    }, {
+        "name": "hpchub-membership", "scopes": membership.SCOPES, "services": ["hpchub-membership"],
     }, {
         "name": "metrics-reader", "scopes": ["read:metrics"], "services": ["prometheus"],
     }])

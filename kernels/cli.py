@@ -18,6 +18,7 @@ from pathlib import Path
 from hpchub.site_configs import Site, SiteConfigError, installed_site
 
 from .images import unpack
+from .launcher import module_path
 from .registry import Registry
 from .release import LoadedSpec, ReleaseError, load_spec
 from .validate import SlurmTarget, format_report, validate
@@ -30,7 +31,8 @@ def registry(site: Site, collaboration: str) -> Registry:
         known = ", ".join(c.name for c in site.collaborations) or "none"
         raise ReleaseError(f"unknown collaboration {collaboration!r} (this site has: {known})") from None
     return Registry(Path(site.kernel_root), collab.name, collab.display_name,
-                    f"{site.runtime_prefix}/bin/python")
+                    f"{site.runtime_prefix}/bin/python",
+                    module_path(site.module_root, collab.name, site.system_module_paths))
 
 
 def slurm_target(site: Site, args: argparse.Namespace, collaboration: str) -> SlurmTarget | None:
@@ -54,7 +56,8 @@ def run_validation(site: Site, args: argparse.Namespace, loaded: LoadedSpec, reg
           f"{' and ' if not (args.no_local or args.no_slurm) else ''}"
           f"{'on a compute node through Slurm' if not args.no_slurm else ''}) ...", flush=True)
     result = validate(loaded, reg.runtime_python, staging, local=not args.no_local,
-                      slurm=slurm_target(site, args, loaded.spec.collaboration))
+                      slurm=slurm_target(site, args, loaded.spec.collaboration),
+                      modules_from=reg.modules_from)
     print(format_report(result.report), end="")
     return result, staging
 

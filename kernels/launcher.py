@@ -7,6 +7,7 @@ the release's Python and nothing stays in between. Every value is shell-quoted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from shlex import quote
 
@@ -29,7 +30,15 @@ MODULES_INIT = [
 ]
 
 
-def launch_script(spec: ReleaseSpec) -> str:
+def module_path(module_root: str, collaboration: str, system_paths: Sequence[str]) -> tuple[str, ...]:
+    """Where a collaboration's kernels find modules: its own tree, then the center's trees."""
+    return (f"{module_root.rstrip('/')}/{collaboration}", *system_paths)
+
+
+def launch_script(spec: ReleaseSpec, modules_from: Sequence[str] = ()) -> str:
+    """``modules_from``: the MODULEPATH of a modules release (see :func:`module_path`); every
+    other tree (another collaboration's, the caller's own) is off the path, so a module name
+    cannot resolve to someone else's module."""
     env = spec.environment
     lines = [
         "#!/bin/sh",
@@ -43,7 +52,11 @@ def launch_script(spec: ReleaseSpec) -> str:
         lines += [f"export CONDA_PREFIX={quote(env.prefix)}",
                   f"export PATH={quote(env.prefix + '/bin')}:\"$PATH\""]
     elif env.kind == "modules":
+        if not modules_from:
+            raise ValueError("a modules release needs the module trees it may load from")
         lines += MODULES_INIT
+        lines += [f"MODULEPATH={quote(':'.join(modules_from))}", "export MODULEPATH",
+                  "unset LMOD_SYSTEM_DEFAULT_MODULES"]
         lines += [f'module load {quote(name)} || {{ echo "hpchub: module load {quote(name)} '
                   f'failed (see above); this kernel cannot start" >&2; exit 1; }}'
                   for name in env.modules]
@@ -76,17 +89,22 @@ def exec_line(spec: ReleaseSpec) -> str:
 # is bound whole at its own path, since a member cannot make mount points in the maintainers'
 # image (file permissions still apply: others' files stay closed); the kernel starts in the
 # notebook's folder when that is inside the home directory; the connection file's folder is
-# bound at the image's /run/hpchub-kernel. podman keeps its bookkeeping per user and node in
-# /tmp (a home directory shared between nodes would mix the nodes' states; podman wants its
-# run directory's path short).
+# bound at the image's /run/hpchub-kernel. podman keeps its bookkeeping per user and node in a
+# folder of /tmp with a random name that the member creates (a home directory shared between
+# nodes would mix the nodes' states, and podman wants its run directory's path short); a link
+# in the member's home finds it again, so nobody else can choose or take that folder.
 PODMAN = [
     'case "$PWD/" in "$HOME"/*) workdir=$PWD ;; *) workdir=$HOME ;; esac',
     'runtime_dir=$(cd "$(dirname "$1")" && pwd)',
     'rest=${HOME#/}; top=/${rest%%/*}',
-    'state=/tmp/hpchub-podman-$(id -u)',
-    '{ [ ! -L "$state" ] && mkdir -p -m 700 "$state" && [ -O "$state" ]; } || '
-    '{ echo "hpchub: $state belongs to someone else: tell the center\'s support" >&2; exit 1; }',
-    'export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$state}"',
+    'link="$HOME/.cache/hpchub/podman-state-$(hostname)"',
+    'state=$(readlink "$link" 2>/dev/null || true)',
+    'if ! { [ -n "$state" ] && [ -d "$state" ] && [ ! -L "$state" ] && [ -O "$state" ]; }; then',
+    '  mkdir -p -m 700 "$HOME/.cache/hpchub"',
+    '  state=$(mktemp -d "/tmp/hpchub-podman-$(id -u).XXXXXXXXXX")',
+    '  ln -sfn "$state" "$link"',
+    'fi',
+    'export XDG_RUNTIME_DIR="$state"',
 ]
 
 

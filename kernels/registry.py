@@ -52,11 +52,13 @@ def write_atomic(path: Path, text: str) -> None:
 class Registry:
     """The releases of one collaboration."""
 
-    def __init__(self, root: Path, collaboration: str, display_name: str, runtime_python: str):
+    def __init__(self, root: Path, collaboration: str, display_name: str, runtime_python: str,
+                 modules_from: tuple[str, ...] = ()):
         self.dir = Path(root) / collaboration
         self.collaboration = collaboration
         self.display_name = display_name
         self.runtime_python = runtime_python
+        self.modules_from = modules_from  # MODULEPATH of its modules releases
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -135,7 +137,7 @@ class Registry:
         tmp = releases / f".{loaded.spec.version}.{os.getpid()}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        (tmp / "launch.sh").write_text(launch_script(loaded.spec))
+        (tmp / "launch.sh").write_text(launch_script(loaded.spec, self.modules_from))
         (tmp / "release.yaml").write_text(
             json.dumps(loaded.spec.model_dump(mode="json"), indent=1) + "\n")
         (tmp / "validation.json").write_text(json.dumps(validation, indent=1) + "\n")

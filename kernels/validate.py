@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,14 +87,14 @@ def match_notebooks(base: Path, patterns: tuple[str, ...], exclude: tuple[str, .
         fnmatch.fnmatch(str(p.relative_to(base)), ex) for ex in exclude)]
 
 
-def stage(loaded: LoadedSpec, staging: Path) -> Path:
+def stage(loaded: LoadedSpec, staging: Path, modules_from: Sequence[str] = ()) -> Path:
     """A private kernelspec for the release under test; returns its JUPYTER_PATH entry."""
     spec = loaded.spec
     shutil.rmtree(staging, ignore_errors=True)
     kdir = staging / "jupyter" / "kernels" / spec.kernel_name
     kdir.mkdir(parents=True)
     launcher = staging / "launch.sh"
-    launcher.write_text(launch_script(spec))
+    launcher.write_text(launch_script(spec, modules_from))
     ks = kernelspec(spec.collaboration, spec.version, launcher, f"{spec.display_name} (validating)",
                     "validating", False)
     (kdir / "kernel.json").write_text(json.dumps(ks, indent=1))
@@ -119,12 +120,12 @@ def srun_prefix(loaded: LoadedSpec, slurm: SlurmTarget) -> list[str]:
 
 
 def validate(loaded: LoadedSpec, runtime_python: str, staging: Path, local: bool = True,
-             slurm: SlurmTarget | None = None) -> Validation:
+             slurm: SlurmTarget | None = None, modules_from: Sequence[str] = ()) -> Validation:
     """Stage, check on every target at once, and return the combined report."""
     if not (local or slurm):
         raise ReleaseError("validate needs at least one place to run: here and/or Slurm")
     notebooks = preflight(loaded)
-    jupyter_path = stage(loaded, staging)
+    jupyter_path = stage(loaded, staging, modules_from)
     suite_target = "slurm" if slurm else "local"
     budget = 600 + (loaded.spec.suite.timeout_s * len(notebooks) if notebooks else 0)
     argvs = {}

@@ -138,6 +138,21 @@ def callers_process(uid: int) -> int:
     raise RuntimeError("no process of the calling user above this one")
 
 
+def join() -> None:
+    """The caller's side: move this process (and what it starts next) into the caller's own
+    cgroup on this shared node, through the sudoers rule; ``RuntimeError`` says why not."""
+    import subprocess
+
+    helper = os.path.join(os.path.dirname(sys.executable), "hpchub-confine")
+    done = subprocess.run(["sudo", "-n", helper], capture_output=True, text=True, timeout=30)
+    if done.returncode:
+        raise RuntimeError(done.stderr.strip()[-300:] or "hpchub-confine failed")
+
+
+def on_shared_node() -> bool:
+    return any(n.name == socket.gethostname() for n in installed_site().shared_nodes)
+
+
 def main() -> None:
     if os.geteuid() != 0 or "SUDO_UID" not in os.environ or len(sys.argv) > 1:
         sys.exit("usage: sudo hpchub-confine (no arguments; run by hpchub-shared-launch)")

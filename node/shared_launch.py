@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+from .confine import join
 from .singleuser import add_jupyter_settings, free_port, listen_url
 
 
@@ -30,12 +31,11 @@ def owned_server(pid: int) -> bool:
 
 def confine() -> None:
     """Join this user's cgroup (the server started next inherits it), or refuse to start."""
-    helper = os.path.join(os.path.dirname(sys.executable), "hpchub-confine")
-    done = subprocess.run(["sudo", "-n", helper], capture_output=True, text=True, timeout=30)
-    if done.returncode:
+    try:
+        join()
+    except RuntimeError as exc:
         raise SystemExit("this shared node cannot hold your server to your CPU and memory share "
-                         f"({done.stderr.strip()[-300:] or 'hpchub-confine failed'}); "
-                         "please tell the center's staff")
+                         f"({exc}); please tell the center's staff") from None
 
 
 def start(spec: dict) -> dict:

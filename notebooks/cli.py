@@ -13,6 +13,7 @@ import pwd
 import sys
 from pathlib import Path
 
+from hpchub.node.confine import join, on_shared_node
 from hpchub.site_configs import Site, SiteConfigError, installed_site
 
 from .collection import Collection, CollectionError
@@ -29,6 +30,12 @@ def collection(site: Site, name: str) -> Collection:
 
 def cmd_sync(site: Site, args: argparse.Namespace) -> int:
     coll = collection(site, args.name)
+    if on_shared_node():  # the sync and its notebooks within the account's CPU and memory share
+        try:
+            join()
+        except RuntimeError as exc:
+            raise CollectionError(f"this login node cannot hold the sync to the account's CPU "
+                                  f"and memory share ({exc}); tell the center's staff") from None
     return say(sync(site, coll, args.trigger, use_slurm=not args.no_slurm, force=args.force), coll)
 
 

@@ -16,7 +16,6 @@ A failing suite publishes nothing: ``current`` keeps pointing at the last good v
 from __future__ import annotations
 
 import fcntl
-import io
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from hpchub.kernels.registry import now, who
 from hpchub.site_configs.schema import NotebookCollection
@@ -90,38 +90,43 @@ class Collection:
         return done.stdout
 
     def fetch(self) -> str:
-        """Bring the mirror up to date; returns the commit of the collection's ref."""
+        """Bring the collection's one ref into the mirror; returns its commit. Only that exact
+        ref is fetched (no other branch, no tags unless it is a tag), so nothing named like it
+        can stand in for it."""
         mirror = self.dir / "mirror.git"
         if not mirror.is_dir():
             subprocess.run(["git", "init", "-q", "--bare", str(mirror)], check=True,
                            capture_output=True, env=git_env())
+        ref = self.spec.full_ref
         try:
-            self.git("fetch", "-q", "--prune", "--no-tags", "--", self.spec.repository,
-                     "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+            self.git("fetch", "-q", "--no-tags", "--", self.spec.repository, f"+{ref}:{ref}")
         except CollectionError as exc:
-            raise CollectionError(f"cannot fetch {self.spec.repository}: {exc}") from None
+            kind = "tag" if ref.startswith("refs/tags/") else "branch"
+            raise CollectionError(f"cannot fetch the {kind} {ref} of {self.spec.repository}: "
+                                  f"{exc}") from None
         try:
-            return self.git("rev-parse", "--verify", "-q", f"{self.spec.ref}^{{commit}}").strip()
+            return self.git("rev-parse", "--verify", "-q", f"{ref}^{{commit}}").strip()
         except CollectionError:
-            raise CollectionError(f"{self.spec.repository} has no branch or tag "
-                                  f"{self.spec.ref!r} (the collection's ref)") from None
+            raise CollectionError(f"{ref} of {self.spec.repository} is not a commit") from None
 
     def export(self, commit: str) -> Path:
-        """The commit's files in a fresh staging directory (no symlinks or devices kept)."""
+        """The commit's regular files in a fresh staging directory (no links or devices kept),
+        streamed from ``git archive``: a tree over the collection's size or file-count limit is
+        refused as soon as the stream passes it, whatever its pack's size."""
         staging = self.dir / "staging" / f"{commit}.{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        archive = subprocess.run(["git", "-C", str(self.dir / "mirror.git"), "archive",
-                                  "--format=tar", commit], capture_output=True, check=True,
-                                 env=git_env()).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            members = [m for m in tar.getmembers() if (m.isfile() or m.isdir()) and safe(m.name)]
-            for member in members:
-                member.mode = 0o755 if member.isdir() else 0o644
-                member.uid = member.gid = os.getuid()
-                member.uname = member.gname = ""
-            # No filter= argument: the nodes' Python 3.11 predates tarfile's extraction filters.
-            tar.extractall(staging, members=members)
+        archive = subprocess.Popen(["git", "-C", str(self.dir / "mirror.git"), "archive",
+                                    "--format=tar", commit], stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, env=git_env())
+        try:
+            extract(archive.stdout, staging, self.spec.max_files, self.spec.max_megabytes << 20)
+        except CollectionError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        finally:
+            archive.kill()
+            archive.wait()
         return staging
 
     def publish(self, staging: Path, commit: str) -> None:
@@ -160,6 +165,33 @@ class Collection:
                  "failures": failures}
         with open(self.dir / "history.jsonl", "a") as out:
             out.write(json.dumps(event) + "\n")
+
+
+def extract(stream: IO[bytes], into: Path, max_files: int, max_bytes: int) -> None:
+    """Regular files and folders of a tar stream into ``into``, within the limits."""
+    files = size = 0
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            if not (member.isfile() or member.isdir()) or not safe(member.name):
+                continue
+            path = into / member.name
+            if member.isdir():
+                path.mkdir(mode=0o755, parents=True, exist_ok=True)
+                continue
+            files += 1
+            if files > max_files:
+                raise CollectionError(f"the commit has more than {max_files} files (the "
+                                      "collection's max_files): not published")
+            size += member.size
+            if size > max_bytes:
+                raise CollectionError(f"the commit's files are larger than {max_bytes >> 20} MB "
+                                      f"(the collection's max_megabytes; {member.name} is "
+                                      f"{member.size >> 20} MB): not published")
+            path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
 
 
 def git_env() -> dict[str, str]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shutil
+import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,40 +30,147 @@ class Copied:
     unchanged: int = 0
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+class UnsafeTarget(Exception):
+    """The target holds something the caller does not own, or a link: nothing is written there."""
 
 
-def beside(path: Path) -> Path:
-    return path.with_name(f"{path.stem}.latest{path.suffix}")
+class Target:
+    """``DIR/<collection>``, written only through folders the caller owns and never through a
+    link: every step is opened relative to its parent with ``O_NOFOLLOW``, so a folder another
+    user can write to cannot redirect a copy onto the caller's own files."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        parent = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY) if path.parent.exists() \
+            else self._make(path.parent)
+        try:
+            self.fd = self._step(parent, path.name, str(path))
+        finally:
+            os.close(parent)
+
+    @staticmethod
+    def _make(path: Path) -> int:
+        path.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+
+    @staticmethod
+    def _step(dir_fd: int, name: str, shown: str) -> int:
+        """The folder ``name`` in ``dir_fd`` (made if missing), if it is the caller's own."""
+        try:
+            os.mkdir(name, 0o755, dir_fd=dir_fd)
+        except FileExistsError:
+            pass
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+        except OSError:
+            raise UnsafeTarget(f"{shown} is a link or not a folder: choose another folder") from None
+        if os.fstat(fd).st_uid != os.getuid():
+            os.close(fd)
+            raise UnsafeTarget(f"{shown} belongs to someone else: getlatest writes only into "
+                               "folders of yours")
+        return fd
+
+    def folder(self, rel: str) -> int:
+        """A descriptor of the folder holding ``rel`` (the caller closes it)."""
+        fd = os.dup(self.fd)
+        shown = self.path
+        for part in Path(rel).parts[:-1]:
+            shown = shown / part
+            try:
+                fd_next = self._step(fd, part, str(shown))
+            finally:
+                os.close(fd)
+            fd = fd_next
+        return fd
+
+    def _open(self, rel: str, flags: int) -> tuple[int, int]:
+        folder = self.folder(rel)
+        try:
+            fd = os.open(Path(rel).name, flags | os.O_NOFOLLOW, 0o644, dir_fd=folder)
+        except FileNotFoundError:
+            os.close(folder)
+            raise
+        except OSError:
+            os.close(folder)
+            raise UnsafeTarget(f"{self.path / rel} is a link or not a file: getlatest leaves "
+                               "it alone; remove it to get this notebook") from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_nlink != 1:
+            os.close(fd)
+            os.close(folder)
+            raise UnsafeTarget(f"{self.path / rel} is not a file of yours alone: getlatest "
+                               "leaves it alone; remove it to get this notebook")
+        return folder, fd
+
+    def digest(self, rel: str) -> str | None:
+        """sha256 of the file ``rel``; None when there is none."""
+        try:
+            folder, fd = self._open(rel, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        with os.fdopen(fd, "rb") as f:
+            os.close(folder)
+            return hashlib.sha256(f.read()).hexdigest()
+
+    def write(self, rel: str, data: bytes) -> None:
+        folder, fd = self._open(rel, os.O_WRONLY | os.O_CREAT)
+        with os.fdopen(fd, "wb") as f:
+            os.close(folder)
+            f.truncate()
+            f.write(data)
+
+    def read(self, rel: str) -> bytes | None:
+        try:
+            folder, fd = self._open(rel, os.O_RDONLY)
+        except (FileNotFoundError, UnsafeTarget):
+            return None
+        with os.fdopen(fd, "rb") as f:
+            os.close(folder)
+            return f.read()
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
-def copy_collection(source: Path, target: Path) -> Copied:
-    target.mkdir(parents=True, exist_ok=True)
-    manifest_path = target / MANIFEST
+def beside(rel: str) -> str:
+    path = Path(rel)
+    return str(path.with_name(f"{path.stem}.latest{path.suffix}"))
+
+
+def copy_collection(source: Path, target_path: Path) -> Copied:
+    target = Target(target_path)
     try:
-        before = json.loads(manifest_path.read_text()).get("files", {})
-    except (OSError, ValueError):
+        return _copy(source, target)
+    finally:
+        target.close()
+
+
+def _copy(source: Path, target: Target) -> Copied:
+    try:
+        before = json.loads(target.read(MANIFEST) or b"{}").get("files", {})
+    except ValueError:
         before = {}
     done, after = Copied(), {}
     for src in sorted(p for p in source.rglob("*") if p.is_file() and not p.is_symlink()):
         rel = str(src.relative_to(source))
-        dest, new = target / rel, digest(src)
+        data = src.read_bytes()
+        new = hashlib.sha256(data).hexdigest()
         after[rel] = new
-        if not dest.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, dest)
+        mine = target.digest(rel)
+        if mine is None:
+            target.write(rel, data)
             done.added.append(rel)
-        elif (mine := digest(dest)) == new:
+        elif mine == new:
             done.unchanged += 1
         elif before.get(rel) == mine:  # untouched since the last copy: take the new version
-            shutil.copyfile(src, dest)
+            target.write(rel, data)
             done.updated.append(rel)
         else:  # the user's edit (or their own file of that name): theirs stays
-            shutil.copyfile(src, beside(dest))
+            target.write(beside(rel), data)
             after[rel] = before.get(rel, "")
-            done.kept.append((rel, str(beside(dest).relative_to(target))))
-    manifest_path.write_text(json.dumps({"source": str(source.resolve()), "files": after}, indent=1))
+            done.kept.append((rel, beside(rel)))
+    target.write(MANIFEST, json.dumps({"source": str(source.resolve()), "files": after},
+                                      indent=1).encode())
     return done
 
 
@@ -98,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     try:
         print("\n".join(get_latest(Path(args.directory).expanduser(), args.collection)))
-    except NothingToCopy as exc:
+    except (NothingToCopy, UnsafeTarget) as exc:
         sys.exit(f"getlatest: {exc}")
 
 

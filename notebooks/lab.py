@@ -26,7 +26,7 @@ def _load_jupyter_server_extension(serverapp) -> None:  # noqa: ANN001 - a Serve
     from jupyter_server.utils import url_path_join
     from tornado import web
 
-    from .getlatest import NothingToCopy, get_latest
+    from .getlatest import NothingToCopy, UnsafeTarget, get_latest
 
     class GetLatestHandler(APIHandler):
         @web.authenticated
@@ -35,7 +35,7 @@ def _load_jupyter_server_extension(serverapp) -> None:  # noqa: ANN001 - a Serve
             try:
                 into = target(serverapp.root_dir, str(body.get("directory", "")))
                 reports = get_latest(into, body.get("collection") or None)
-            except (ValueError, NothingToCopy) as exc:
+            except (ValueError, NothingToCopy, UnsafeTarget) as exc:
                 raise web.HTTPError(400, str(exc)) from None
             except OSError as exc:
                 raise web.HTTPError(500, f"could not copy: {exc}") from None

@@ -74,7 +74,12 @@ def sync(site: Site, collection: Collection, trigger: str = "manual", use_slurm:
             outcome = SyncResult("unchanged", commit, f"{spec.ref} is still {commit[:12]}")
             collection.record(spec.ref, outcome, trigger, started)
             return outcome
-        tree = collection.export(commit)
+        try:
+            tree = collection.export(commit)
+        except CollectionError as exc:
+            outcome = SyncResult("failed", commit, str(exc))
+            collection.record(spec.ref, outcome, trigger, started)
+            return outcome
         scratch = tree.with_name(tree.name + ".suite")
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.copytree(tree, scratch / "run")

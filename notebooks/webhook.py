@@ -184,10 +184,9 @@ class WebhookApp:
             raise Refused(404, f"unknown repository {repository!r} for collection {name}")
         self.seen.check_and_add(hashlib.sha256(body).hexdigest(),
                                 headers.get("X-GitHub-Delivery", ""))
-        if headers.get("X-GitHub-Event", "push") != "push" or \
-                ref not in (spec.ref, f"refs/heads/{spec.ref}", f"refs/tags/{spec.ref}"):
-            log.info("ignored %s: %s is not the collection's ref %s", name, ref, spec.ref)
-            return {"ignored": f"{ref} is not {spec.ref}"}
+        if headers.get("X-GitHub-Event", "push") != "push" or ref != spec.full_ref:
+            log.info("ignored %s: %s is not the collection's ref %s", name, ref, spec.full_ref)
+            return {"ignored": f"{ref} is not {spec.full_ref}"}
         asyncio.ensure_future(self.start_sync(spec))
         return {"sync": "requested", "collection": name}
 

@@ -208,7 +208,8 @@ class NotebookCollection(Strict):
     repository: str = Field(pattern=r"^(/|https://|ssh://|git@)[^\s]+$")
     """git URL or path the owner's account can fetch"""
     ref: str = Field(default="main", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
-    """branch (or tag) that is published"""
+    """the branch that is published (``main``), or a tag written in full (``refs/tags/v1``): only
+    that exact ref is fetched, so a tag named like the branch is never published"""
     collaboration: str | None = None
     """visible to this collaboration's group only; unset: every user"""
     owner: str | None = Field(default=None, pattern=NAME)
@@ -219,10 +220,28 @@ class NotebookCollection(Strict):
     """on the hub: the push webhook's shared secret (unset: no webhook for this collection)"""
     forge_repository: str | None = None
     """the forge's name of the repository (e.g. desihub/tutorials); when set, a push must name it"""
+    max_megabytes: int = Field(default=512, ge=1)
+    """a commit whose files add up to more is not published (the sync stops reading at the limit)"""
+    max_files: int = Field(default=5000, ge=1)
+    """a commit with more files is not published"""
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, value: str) -> str:
+        if ".." in value or "//" in value or value.endswith((".lock", "/", ".")) or "/." in value:
+            raise ValueError(f"{value!r} is not a git ref name")
+        if value.startswith("refs/") and not value.startswith(("refs/heads/", "refs/tags/")):
+            raise ValueError("write a branch name (main) or a tag in full (refs/tags/v1)")
+        return value
 
     @property
     def account(self) -> str:
         return self.owner or self.collaboration or ""
+
+    @property
+    def full_ref(self) -> str:
+        """The one ref published: ``refs/heads/<ref>`` unless ``ref`` names a ref in full."""
+        return self.ref if self.ref.startswith("refs/") else f"refs/heads/{self.ref}"
 
 
 class SlurmAccess(Strict):
@@ -257,6 +276,9 @@ class Hub(Strict):
         description="Unix group of users the hub may start servers for (its sudoers rule)",
     )
     orphan_check_interval_s: int = Field(default=60, ge=5, description="0 would be too eager")
+    membership_check_interval_s: int = Field(
+        default=30, ge=5, description="how often collaboration groups and shares are checked "
+                                      "against the directory between logins")
     orphan_min_age_s: int = Field(
         default=300, ge=10, description="a server job no hub server holds for this long is cancelled")
     max_named_servers_per_user: int = Field(
@@ -304,8 +326,12 @@ class Site(Strict):
     kernel_root: str = "/global/common/software/jupyter/kernels"
     """shared directory of the collaborations' kernel releases (hpchub kernels)"""
     module_root: str = "/global/common/software/modulefiles"
-    """shared directory of the collaborations' environment-module trees (``<root>/<collaboration>``,
-    each on every node's MODULEPATH), for ``kind: modules`` kernel releases"""
+    """shared directory of the collaborations' environment-module trees (``<root>/<collaboration>``),
+    for ``kind: modules`` kernel releases: a release loads modules from its own collaboration's
+    tree and ``system_module_paths`` only"""
+    system_module_paths: tuple[str, ...] = ()
+    """the center's own module trees (compilers, MPI, ...) that every collaboration's modules
+    releases may load from, after the collaboration's own tree"""
     image_root: str = "/global/common/software/containers"
     """shared directory of the collaborations' unpacked container images (``<root>/<collaboration>``,
     made with ``hpchub kernels unpack-image``), for ``kind: container, runtime: podman`` releases"""

@@ -35,9 +35,8 @@ async def run(argv: list[str], stdin: str | None = None, timeout: float = 30) ->
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(
-            proc.communicate(stdin.encode() if stdin is not None else None), timeout
-        )
+        async with asyncio.timeout(timeout):
+            out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
     except TimeoutError:
         proc.kill()
         await proc.wait()

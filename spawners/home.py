@@ -14,6 +14,7 @@ from datetime import datetime
 from hpchub.slurm.jobs import JobInfo
 from hpchub.slurm.messages import explain_reason, pending_message, start_estimate
 from jupyterhub.apihandlers import APIHandler
+from jupyterhub.scopes import needs_scope
 from tornado import web
 
 from .poller import poller
@@ -92,9 +93,17 @@ def server_cards(user) -> list[dict]:  # noqa: ANN001
 
 
 class ServersHandler(APIHandler):
+    """The caller's own cards, for a token that may read their servers (as JupyterHub's own
+    ``GET /hub/api/users/<name>``): a token scoped to less, e.g. ``users:activity``, gets 403."""
+
     @web.authenticated
     def get(self):
         user = self.current_user
         if user is None or not hasattr(user, "spawners"):
             raise web.HTTPError(403, "only a user has servers")
+        self.finish_cards(user.name)
+
+    @needs_scope("read:servers")
+    def finish_cards(self, user_name: str) -> None:
+        user = self.current_user
         self.finish(json.dumps({"now": time.time(), "servers": server_cards(user)}))

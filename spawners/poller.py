@@ -83,7 +83,8 @@ class SlurmPoller:
                 log.exception("polling Slurm failed this round; polling goes on")
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), self.delay())
+                async with asyncio.timeout(self.delay()):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 
@@ -112,7 +113,8 @@ class SlurmPoller:
             if time.monotonic() > deadline:
                 break
             try:
-                await asyncio.wait_for(self._fresh.wait(), max(0.1, deadline - time.monotonic()))
+                async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+                    await self._fresh.wait()
             except TimeoutError:
                 break
         return self.last_good

@@ -114,6 +114,9 @@ class ProfilesSpawner(HPCHub, wrapspawner.ProfilesSpawner):
         self._request_fields: dict = {}  # the validated request: stored once, in this state
         self.end_reason = ""  # why the last server stopped, until the form has shown it
         super().__init__(**kwargs)
+        # The last options a spawn was started with (JupyterHub keeps a refused request's too).
+        self._accepted_options = dict(self.orm_spawner.user_options or {}) \
+            if self.orm_spawner is not None else {}
         refuse_unhonoured(self.config)  # also what was set after hpchub.hub.configure(c)
         self.site = load_site(self.site_config)
         self.profiles = [(p.display_name, p.name, self._class_for(p.kind), {})
@@ -183,10 +186,20 @@ class ProfilesSpawner(HPCHub, wrapspawner.ProfilesSpawner):
                                 "at once. Wait for one to start, or stop one, then try again.")
 
     async def _apply(self, spawner, user_options: dict) -> None:
-        """JupyterHub's ``apply_user_options`` hook: every spawn (form or API) passes here."""
-        self.check_pending_limit()
-        request = await self.validated(dict(user_options or {}))
-        self.user_options = request.as_options()
+        """JupyterHub's ``apply_user_options`` hook: every spawn (form or API) passes here.
+
+        JupyterHub stores the options it was sent before this hook runs; a refused request's
+        are put back to the last accepted ones, so nothing ("Start again with the same
+        options", the next form) ever replays what was refused."""
+        try:
+            self.check_pending_limit()
+            request = await self.validated(dict(user_options or {}))
+        except web.HTTPError:
+            self.user_options = self.orm_spawner.user_options = dict(self._accepted_options)
+            self.db.commit()
+            raise
+        self.user_options = self.orm_spawner.user_options = self._accepted_options = \
+            request.as_options()
         self._request_fields = request.fields()
         self.end_reason = ""  # a new server: the last one's ending is old news
 

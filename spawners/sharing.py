@@ -9,7 +9,10 @@ with such a collaboration's group as a whole:
 - every user may manage the shares of their own servers (``shares!user``) and may name the
   members and groups of their own collaborations only (``read:users:name!group=<collab>``);
 - the share and accept-share handlers refuse, in words, a user or group outside the owner's
-  collaborations, so a share code passed to an outsider gives them nothing.
+  collaborations, so a share code passed to an outsider gives them nothing (and does not tell
+  them the owner's collaborations);
+- between logins, :mod:`.membership` keeps the groups and direct shares in step with the
+  directory.
 """
 
 from __future__ import annotations
@@ -42,6 +45,23 @@ def collaborations_of(user: str, names: tuple[str, ...] | None = None) -> list[s
         if user in group.gr_mem or group.gr_gid == primary:
             found.append(name)
     return found
+
+
+def directory_members(collaboration: str) -> set[str]:
+    """The members the directory lists for ``collaboration`` (its group's member list)."""
+    try:
+        return set(grp.getgrnam(collaboration).gr_mem)
+    except KeyError:
+        return set()
+
+
+def set_collaborations(site: Site) -> None:
+    global _collaborations
+    _collaborations = tuple(c.name for c in site.collaborations)
+
+
+def collaboration_names() -> tuple[str, ...]:
+    return _collaborations
 
 
 def common_collaborations(owner: str, other: str) -> list[str]:
@@ -89,7 +109,10 @@ class CollaborationAcceptShareHandler(AcceptShareHandler):
             if owner != me and not common_collaborations(owner, me):
                 self.log.warning("share code of %s refused for %s (no common collaboration)",
                                  owner, me)
-                raise web.HTTPError(403, refusal(owner, me))
+                # Not refusal(): an outsider is not told which collaborations the owner is in.
+                raise web.HTTPError(403, f"you are not in a collaboration of {owner}'s: this "
+                                         f"share code works only for them. Ask {owner} to "
+                                         "share with you another way if you should have access.")
 
     @web.authenticated
     async def get(self) -> None:
@@ -155,10 +178,9 @@ def _with_group_shares(upstream: Any) -> Any:
 
 def install(site: Site) -> None:
     """Our handlers in place of JupyterHub's share and accept-share handlers."""
-    global _collaborations
     from jupyterhub import scopes
 
-    _collaborations = tuple(c.name for c in site.collaborations)
+    set_collaborations(site)
     if not hasattr(scopes.get_scopes_for, "upstream"):
         scopes.get_scopes_for = _with_group_shares(scopes.get_scopes_for)
     for table, upstream, ours in ((apihandlers.default_handlers, ServerShareAPIHandler,

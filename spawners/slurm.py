@@ -162,6 +162,8 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         """Called by the authenticated job (only) with the port it listens on."""
         self.port = port
         self._port_reported.set()
+        if self.persist:  # a hub restarted from here on finds the server by its port
+            self.persist()
         poller().hurry(id(self))  # the job runs: learn its node now, not at the next squeue
 
     def report_failure(self, text: str) -> bool:
@@ -351,7 +353,8 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             if self._start_failed.is_set():
                 raise await self._failed_to_start()
             try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(host, self.port), 2)
+                async with asyncio.timeout(2):
+                    _, writer = await asyncio.open_connection(host, self.port)
                 writer.close()
                 return
             except (TimeoutError, OSError):
@@ -366,16 +369,22 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         listening), instead of being taken for dead at the URL it did not have yet."""
         if self.port or not self.job_id:
             return await super().get_url()
-        self.log.info("Job %s of %s was starting when the hub stopped; waiting for it",
-                      self.job_id, self._log_name)
-        submitted = time.monotonic() - max(0.0, time.time() - self.submitted_at)
+        waited = max(0.0, time.time() - self.submitted_at)
+        left = max(30.0, self.start_timeout - waited)
+        self.log.info("Job %s of %s was starting when the hub stopped; waiting for it (at most "
+                      "%.0f s more)", self.job_id, self._log_name, left)
+        submitted = time.monotonic() - waited
         poller().hurry(id(self))
         try:
-            host = await self._wait_running(submitted)
-            await self._wait_port(submitted)
-            await self._wait_listening(host, submitted)
-        except SpawnFailed as exc:
-            self.log.warning("Job %s of %s did not start: %s", self.job_id, self._log_name, exc)
+            # Bounded: JupyterHub waits for every server's get_url before it checks routes, so
+            # one job that never reports (it reported to the hub that stopped) would hold all.
+            async with asyncio.timeout(left):
+                host = await self._wait_running(submitted)
+                await self._wait_port(submitted)
+                await self._wait_listening(host, submitted)
+        except (SpawnFailed, TimeoutError) as exc:
+            self.log.warning("Job %s of %s did not start: %s", self.job_id, self._log_name,
+                             exc or f"no port report within {self.start_timeout} s of submission")
             return await super().get_url()  # JupyterHub finds nothing there and stops it
         finally:
             poller().relax(id(self))
@@ -396,7 +405,8 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
             if not self._starting and sent == len(self.messages):
                 return
             try:
-                await asyncio.wait_for(self._said.wait(), 0.5)
+                async with asyncio.timeout(0.5):
+                    await self._said.wait()
             except TimeoutError:
                 pass
 

@@ -64,8 +64,8 @@ def test_a_center_config_of_a_few_lines_runs_hpchub_with_the_admins_choices(tmp_
     assert app.spawner_class is ProfilesSpawner  # the "hpchub" entry point
     assert app.bind_url == "http://0.0.0.0:9999"
     assert app.db_url == "postgresql+psycopg://hub@db/hub"
-    assert [s["name"] for s in app.services] == ["idle-culler", "hpchub-reconciler", "prometheus",
-                                                   "notebook-webhook"]
+    assert [s["name"] for s in app.services] == ["idle-culler", "hpchub-reconciler", "hpchub-membership",
+                                                   "prometheus", "notebook-webhook"]
     # Not PAM: hpchub must not widen the admin's authenticator to everyone.
     assert "allow_all" not in app.config.Authenticator
     assert "allowed_users" not in app.config.Authenticator

@@ -93,7 +93,7 @@ HOSTILE = "$(touch /tmp/pwned) `id` \"quoted\" 'single' ; && |"
 def test_launcher_is_valid_sh_and_quotes_every_value(tmp_path, kind, extra):
     spec = ReleaseSpec(collaboration="desi", version="26.3", display_name="DESI",
                        environment={"kind": kind, **extra}, env={"EVIL": HOSTILE})
-    script = launch_script(spec)
+    script = launch_script(spec, ("/mods/desi",))
     path = tmp_path / "launch.sh"
     path.write_text(script)
     assert subprocess.run(["sh", "-n", str(path)]).returncode == 0

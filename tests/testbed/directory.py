@@ -24,3 +24,14 @@ def member_of(testbed, user: str, group: str) -> Iterator[None]:
         yield
     finally:
         ldap_modify(testbed, change.format("delete"))
+
+
+@contextmanager
+def not_member_of(testbed, user: str, group: str) -> Iterator[None]:
+    """``user`` is out of the collaboration group ``group`` in LDAP until the block ends."""
+    change = f"dn: cn={group},{GROUPS}\nchangetype: modify\n{{}}: memberUid\nmemberUid: {user}\n"
+    ldap_modify(testbed, change.format("delete"))
+    try:
+        yield
+    finally:
+        ldap_modify(testbed, change.format("add"))

@@ -81,32 +81,36 @@ class HubUser:
         """Start a kernel (``kernel`` or the default) in the server, run ``code``, return its output."""
         return self.run_cells(name, [code], timeout, kernel)[0]
 
-    def start_kernel(self, name: str, kernel: str | None = None) -> str:
-        resp = self.api.post(f"{self.base}/user/{self.name}/{name}/api/kernels",
+    def start_kernel(self, name: str, kernel: str | None = None, owner: str | None = None) -> str:
+        """A new kernel in the server ``name`` of ``owner`` (default: this user's own)."""
+        resp = self.api.post(f"{self.base}/user/{owner or self.name}/{name}/api/kernels",
                              json={"name": kernel} if kernel else {}, timeout=60)
         assert resp.status_code == 201, resp.text
         return resp.json()["id"]
 
-    def kernel_api(self, name: str, kernel_id: str, method: str = "get", path: str = "") -> requests.Response:
+    def kernel_api(self, name: str, kernel_id: str, method: str = "get", path: str = "",
+                   owner: str | None = None) -> requests.Response:
         return getattr(self.api, method)(
-            f"{self.base}/user/{self.name}/{name}/api/kernels/{kernel_id}{path}", timeout=120)
+            f"{self.base}/user/{owner or self.name}/{name}/api/kernels/{kernel_id}{path}", timeout=120)
 
     def run_cells(self, name: str, cells: list[str], timeout: float = 60, kernel: str | None = None,
-                  kernel_id: str | None = None) -> list[str]:
+                  kernel_id: str | None = None, owner: str | None = None) -> list[str]:
         """Run cells one after another in one kernel, as a person would; their outputs in order.
 
-        A new kernel is started (and shut down after) unless ``kernel_id`` is given."""
+        A new kernel is started (and shut down after) unless ``kernel_id`` is given; ``owner``:
+        a server shared with this user."""
         own = kernel_id is None
-        kernel_id = kernel_id or self.start_kernel(name, kernel)
+        kernel_id = kernel_id or self.start_kernel(name, kernel, owner)
         try:
-            return [ioloop.IOLoop().run_sync(lambda c=code: self._execute(name, kernel_id, c), timeout)
-                    for code in cells]
+            return [ioloop.IOLoop().run_sync(
+                lambda c=code: self._execute(name, kernel_id, c, owner), timeout) for code in cells]
         finally:
             if own:
-                self.kernel_api(name, kernel_id, "delete")
+                self.kernel_api(name, kernel_id, "delete", owner=owner)
 
-    async def _execute(self, name: str, kernel: str, code: str) -> str:
-        url = f"{self.base.replace('http', 'ws')}/user/{self.name}/{name}/api/kernels/{kernel}/channels"
+    async def _execute(self, name: str, kernel: str, code: str, owner: str | None = None) -> str:
+        url = (f"{self.base.replace('http', 'ws')}/user/{owner or self.name}/{name}/api/kernels/"
+               f"{kernel}/channels")
         request = httpclient.HTTPRequest(url, headers={"Authorization": f"token {self.token}"})
         conn = await websocket.websocket_connect(request)
         msg_id = uuid.uuid4().hex

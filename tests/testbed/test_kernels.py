@@ -284,6 +284,52 @@ def test_a_module_that_is_missing_or_fails_to_load_fails_validation_in_words(
     assert registry_snapshot(releases) == before
 
 
+def test_a_collaborations_modules_release_loads_only_its_own_modules(users):
+    """DESI's maintainer plants a module named like one of LSST's release (``auditpipe/1.0``, in
+    the DESI tree, which comes first on the nodes' MODULEPATH). carol, in both collaborations,
+    still gets LSST's module in LSST's kernel, on the shared node and on a batch node."""
+    bed = users["alice"].testbed
+    who = "import os; print('WHO', os.environ.get('WHO'), os.environ['MODULEPATH'])"
+    for owner in ("lsst", "desi"):
+        write(bed, f"{MODULES}/{owner}/auditpipe/1.0.lua",
+              f'prepend_path("PATH", "/opt/hpchub/venv/bin")\nsetenv("WHO", "{owner}")', owner)
+    work = "/home/lsst/releases"
+    write(bed, f"{work}/w.2026.50.yaml", "collaboration: lsst\nversion: w.2026.50\n"
+          "display_name: LSST DESC w.2026.50\n"
+          "environment: {kind: modules, modules: [auditpipe/1.0], python: python3}\n"
+          "smoke_imports: [json]\n", "lsst")
+    out = sh(bed, f"cd {work} && hpchub kernels publish w.2026.50.yaml", "lsst")
+    assert out.code == 0 and "validation PASSED" in out.output, out.output
+    carol = HubUser(bed, "carol")
+    try:
+        for server, profile in (("kernels", "shared"), ("kernels-batch", "debug")):
+            carol.stop(server)
+            carol.start(server, {"profile": profile})
+            printed = carol.run_code(server, who, kernel="lsst-w.2026.50").split()
+            assert printed[:2] == ["WHO", "lsst"], printed
+            assert "/desi" not in printed[2], printed
+    finally:
+        carol.stop("kernels")
+        carol.stop("kernels-batch")
+        sh(bed, f"rm -rf {MODULES}/desi/auditpipe")
+
+
+def test_a_kernel_starts_whatever_another_user_left_in_tmp(users, kernel_image):
+    """bob makes the folder podman would have used for alice's state in /tmp on login1 first;
+    alice's container kernel still starts (its state is not in a place others can take)."""
+    alice, bed = users["alice"], users["alice"].testbed
+    if "desi-26.8" not in kernel_names(alice, "kernels"):
+        assert desi(bed, "publish", container_spec(bed, "26.8", kernel_image)).code == 0
+    squat = "mkdir -p -m 777 /tmp/hpchub-podman-2001 /tmp/podman-run-2001 /tmp/containers-user-2001"
+    assert sh(bed, squat, "bob").code == 0
+    try:
+        printed = alice.run_code("kernels", "print(open('/etc/hpchub-image').read())",
+                                 kernel="desi-26.8")
+        assert printed.strip() == "desi-image 26.8", printed
+    finally:
+        sh(bed, "rm -rf /tmp/hpchub-podman-2001 /tmp/podman-run-2001 /tmp/containers-user-2001")
+
+
 IMAGES = "/global/common/software/containers/desi"
 IMAGE_TAG = "hpchub/test-desi-kernel"
 CONTAINER_CODE = ("import numpy, os, socket\n"

@@ -260,6 +260,84 @@ def test_bob_outside_desi_has_no_collection_and_getlatest_says_why(testbed, upst
     assert not done.ok and "you are not a member" in done.output, done.output
 
 
+def test_a_tag_named_like_the_branch_is_never_published(testbed, upstream):
+    """Someone who may push tags but not to main pushes a tag named ``main`` whose notebook would
+    run as the collection's account; its push event is signed like any other. Nothing of it is
+    fetched, run or published."""
+    secret = testbed.secrets()["notebook_webhook_secret"]
+    marker = "/home/desi/tag-pwned"
+    evil = notebook(f"open({marker!r}, 'w').write('ran')")
+    published = testbed.exec("login1", "readlink", PUBLISHED).output.strip()
+    before = len(history(testbed))
+    tagged = as_desi(testbed, f"""cd {WORK}
+export GIT_INDEX_FILE=$(mktemp -u) GIT_AUTHOR_NAME=m GIT_AUTHOR_EMAIL=m@x
+export GIT_COMMITTER_NAME=m GIT_COMMITTER_EMAIL=m@x
+git read-tree refs/heads/main
+blob=$(printf %s {shlex.quote(evil)} | git hash-object -w --stdin)
+git update-index --add --cacheinfo 100644,$blob,zz-evil.ipynb
+c=$(git commit-tree $(git write-tree) -p refs/heads/main -m 'a tag named like the branch')
+git push -q origin $c:refs/tags/main && echo $c""").split()[-1]
+    try:
+        body = json.dumps({"ref": "refs/tags/main", "after": tagged,
+                           "repository": {"full_name": "desihub/tutorials"}}).encode()
+        answer = push_event(testbed, tagged, secret, body=body)
+        assert answer.status_code == 200 and "ignored" in answer.json(), answer.text
+        time.sleep(3)
+        assert len(history(testbed)) == before  # no sync started
+        done = sync(testbed)  # a sync for any other reason publishes the branch, not the tag
+        assert done.ok, done.output
+        assert testbed.exec("login1", "readlink", PUBLISHED).output.strip() == published
+        assert history(testbed)[-1]["commit"] != tagged
+        assert not testbed.exec("login1", "test", "-e", marker).ok, "the tag's notebook ran"
+        tags = testbed.exec("login1", "git", "-C", PUBLISHED.replace("current", "mirror.git"),
+                            "tag", user="desi").output
+        assert "main" not in tags.split(), tags
+    finally:
+        as_desi(testbed, f"cd {WORK} && git push -q origin :refs/tags/main; rm -f {marker}")
+
+
+def test_a_huge_file_in_a_small_pack_is_refused_as_it_streams(testbed, upstream):
+    """A commit of 256 MB of zeros (a pack of a few hundred KB) is over the collection's 100 MB:
+    the sync stops reading at the limit, publishes nothing and says why."""
+    published = testbed.exec("login1", "readlink", PUBLISHED).output.strip()
+    big = as_desi(testbed, f"""cd {WORK}
+head -c 268435456 /dev/zero > zeros.bin && git add zeros.bin && rm zeros.bin
+git -c user.name=m -c user.email=m@x commit -q -m 'a huge file' && git push -q origin HEAD:main
+git rev-parse HEAD""").split()[-1]
+    try:
+        done = sync(testbed)
+        assert done.code == 1, done.output
+        assert "larger than 100 MB" in done.output and "zeros.bin" in done.output, done.output
+        assert testbed.exec("login1", "readlink", PUBLISHED).output.strip() == published
+        last = history(testbed)[-1]
+        assert (last["commit"], last["result"]) == (big, "failed"), last
+        staged = testbed.exec("login1", "sh", "-c", f"ls {PUBLISHED}/../staging", user="desi").output
+        assert big not in staged, staged  # nothing of it left on disk
+    finally:
+        commit(testbed, {"zeros.bin": None}, "Take the huge file out")
+        assert sync(testbed).ok
+
+
+def test_getlatest_never_writes_through_another_users_links(testbed, upstream, alice):
+    """bob prepares a folder for alice's copy with a link named like the ``.latest`` copy of
+    a notebook, pointing at her ~/.bashrc: her getlatest refuses the folder; .bashrc is intact."""
+    if not alice.server("nbs"):  # her server made ~/notebooks-latest
+        alice.start("nbs", {"profile": "shared"})
+    rc = "/home/alice/.bashrc"
+    assert testbed.exec("login1", "sh", "-c", f"touch {rc}", user="alice").ok
+    digest = testbed.exec("login1", "sha256sum", rc).output
+    trap = ("mkdir -p -m 777 /tmp/drop/desi-tutorials && cd /tmp/drop/desi-tutorials && "
+            f"echo '{{}}' > 01-intro.ipynb && chmod 666 01-intro.ipynb && ln -s {rc} 01-intro.latest.ipynb")
+    assert testbed.exec("login1", "sh", "-c", trap, user="bob").ok
+    try:
+        done = testbed.exec("login1", "bash", "-lc", "getlatest /tmp/drop", user="alice",
+                            workdir="/home/alice")
+        assert not done.ok and "belongs to someone else" in done.output, done.output
+        assert testbed.exec("login1", "sha256sum", rc).output == digest, "alice's .bashrc changed"
+    finally:
+        testbed.exec("login1", "rm", "-rf", "/tmp/drop")
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _stop_servers(testbed):
     yield

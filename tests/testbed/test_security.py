@@ -399,3 +399,19 @@ def test_real_jobs_with_arbitrary_names_parse_as_the_real_jobs(testbed, name, co
             assert (job_id in servers) is as_server and servers.get(job_id, "alice") == "alice"
     finally:
         testbed.exec("slurmctld", "scancel", job_id)
+
+
+def test_a_token_scoped_to_less_cannot_read_the_server_cards(testbed):
+    """A token of alice's that may only report activity (as a notebook extension might hold)
+    reads none of her cards (servers, nodes, jobs, shares, log lines); her full token does."""
+    alice = HubUser(testbed, "alice")
+    made = alice.api.post(f"{alice.base}/hub/api/users/alice/tokens", timeout=30,
+                          json={"note": "activity only", "expires_in": 600,
+                                "scopes": ["users:activity!user=alice"]})
+    assert made.status_code == 201, made.text
+    narrow = made.json()["token"]
+    url = f"{alice.base}/hub/api/hpchub/servers"
+    read = requests.get(url, headers={"Authorization": f"token {narrow}"}, timeout=30)
+    assert read.status_code in (403, 404), read.text[:300]
+    assert '"servers":' not in read.text
+    assert alice.api.get(url, timeout=30).status_code == 200

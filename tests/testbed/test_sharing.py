@@ -4,6 +4,7 @@ every way in, and revoking ends carol's access."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -12,8 +13,10 @@ from pathlib import Path
 import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
+from tornado import httpclient, ioloop, websocket
 
 sys.path.insert(0, str(Path(__file__).parent))
+from directory import not_member_of  # noqa: E402
 from hubclient import HubUser  # noqa: E402
 from test_browser import ARTIFACTS, CHROMIUM_ARGS, log_in  # noqa: E402
 
@@ -64,6 +67,7 @@ def test_a_server_is_shared_only_within_the_owners_collaborations(testbed, team)
     code = hub_api(alice, "post", f"share-codes/alice/{SERVER}", json={}).json()["code"]
     page = bob.session.get(f"{bob.base}/hub/accept-share", params={"code": code}, timeout=30)
     assert page.status_code == 403 and "not in a collaboration of alice" in page.text
+    assert "(desi)" not in page.text  # nor told which collaborations alice is in
     taken = bob.session.post(f"{bob.base}/hub/accept-share", allow_redirects=False, timeout=30,
                              data={"code": code, "_xsrf": bob.session.cookies.get("_xsrf")})
     assert taken.status_code == 403
@@ -143,3 +147,107 @@ def test_alice_and_carol_edit_one_notebook_at_once_and_revoking_ends_it(testbed,
         expect(mine.locator(".jp-Notebook .jp-Cell .cm-content").first).to_contain_text("and carol")
         time.sleep(3)
         assert "after revoke" not in cell_text(mine)
+
+
+async def open_terminal(guest: HubUser, name: str, command: str) -> None:
+    """``guest`` types ``command`` in terminal ``name`` of alice's server, then leaves it."""
+    url = f"{guest.base.replace('http', 'ws')}/user/alice/{SERVER}/terminals/websocket/{name}"
+    conn = await websocket.websocket_connect(httpclient.HTTPRequest(
+        url, headers={"Authorization": f"token {guest.token}"}))
+    await conn.write_message(json.dumps(["stdin", command + "\r"]))
+    await asyncio.sleep(1)
+    conn.close()
+
+
+def test_revoking_ends_the_guests_kernels_terminals_and_the_token_they_read(testbed, team):
+    """carol, a guest, runs code in alice's server: it reads the server's own API token and
+    leaves a kernel and a terminal busy. alice revokes: the kernel and the terminal are shut
+    down within seconds, and the token carol read opens nothing. "Stop sharing with everyone
+    and restart" (home page, Chromium) also gives the server a new token."""
+    alice, carol = team, HubUser(testbed, "carol")
+    assert hub_api(alice, "post", f"shares/alice/{SERVER}", json={"user": "carol"}).ok
+    kernel = carol.start_kernel(SERVER, owner="alice")
+    stolen = carol.run_cells(SERVER, ["import os; print(os.environ['JUPYTERHUB_API_TOKEN'])"],
+                             kernel_id=kernel, owner="alice")[0].strip()
+    made = as_guest(carol, "api/terminals", "post")
+    assert made.status_code == 200, made.text
+    terminal = made.json()["name"]
+    ioloop.IOLoop().run_sync(lambda: open_terminal(carol, terminal, "sleep 1000"), 30)
+    # The server's own token never opens the server, shared or not.
+    assert as_guest(carol, "api/contents", headers={
+        "Authorization": f"token {stolen}"}).status_code in (403, 404)
+    listed = alice.server_get(SERVER, "api/kernels").json()
+    assert kernel in {k["id"] for k in listed}
+
+    assert hub_api(alice, "patch", f"shares/alice/{SERVER}", json={"user": "carol"}).ok
+    deadline = time.monotonic() + GUARD_INTERVAL_S + 10
+    while time.monotonic() < deadline:
+        kernels = {k["id"] for k in alice.server_get(SERVER, "api/kernels").json()}
+        terminals = {t["name"] for t in alice.server_get(SERVER, "api/terminals").json()}
+        if kernel not in kernels and terminal not in terminals:
+            break
+        time.sleep(1)
+    assert kernel not in kernels, "carol's kernel still runs after the revocation"
+    assert terminal not in terminals, "carol's terminal still runs after the revocation"
+    assert not testbed.exec("login1", "pgrep", "-u", "alice", "-f", "sleep 1000").ok
+    for path in ("api/contents", f"api/kernels/{kernel}"):
+        assert as_guest(carol, path).status_code in (403, 404)
+        assert as_guest(carol, path, headers={"Authorization": f"token {stolen}"}).status_code \
+            in (403, 404)
+
+    # Shared again; "Stop sharing with everyone and restart": no share, a new server token.
+    assert hub_api(alice, "post", f"shares/alice/{SERVER}", json={"user": "carol"}).ok
+    assert requests.get(f"{alice.base}/hub/api/user", timeout=30,
+                        headers={"Authorization": f"token {stolen}"}).status_code == 200
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        log_in(page, testbed, "alice")
+        page.goto(f"{testbed.hub_url}/hub/home")
+        page.click(f"#revoke-restart-{SERVER}")
+        deadline = time.monotonic() + 120
+        while requests.get(f"{alice.base}/hub/api/user", timeout=30,  # the server stopped
+                           headers={"Authorization": f"token {stolen}"}).status_code == 200:
+            assert time.monotonic() < deadline, "the server was not restarted"
+            time.sleep(1)
+        card = page.locator(f"[data-server='{SERVER}']")
+        expect(card).to_have_attribute("data-state", "running", timeout=120_000)
+        expect(card.locator(".shared-with")).to_have_text("Not shared")
+        page.screenshot(path=ARTIFACTS / "sharing-revoke-restart.png", full_page=True)
+        browser.close()
+    assert hub_api(alice, "get", f"shares/alice/{SERVER}").json()["items"] == []
+    assert as_guest(carol, "api/contents").status_code in (403, 404)
+
+
+def wait_for(check, seconds: float, what: str) -> float:
+    """Seconds until ``check()`` held; fails after ``seconds``."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < seconds, what
+        time.sleep(1)
+    return time.monotonic() - started
+
+
+def test_leaving_a_collaboration_in_the_directory_ends_its_shares_within_a_minute(testbed, team):
+    """carol has alice's server through a share with her and one with group desi. The identity
+    team removes her from desi in LDAP; she does not log in again. Within a minute her token
+    opens nothing of alice's and the share with her is gone; back in desi, the group share
+    lets her in again."""
+    alice, carol = team, HubUser(testbed, "carol")
+    for target in ({"user": "carol"}, {"group": "desi"}):
+        assert hub_api(alice, "post", f"shares/alice/{SERVER}", json=target).ok
+    assert as_guest(carol, f"api/contents/{NOTEBOOK}").status_code == 200
+
+    def shared() -> list[str]:
+        cards = alice.api.get(f"{alice.base}/hub/api/hpchub/servers", timeout=30).json()["servers"]
+        return next(c for c in cards if c["name"] == SERVER)["shared_with"]
+
+    with not_member_of(testbed, "carol", "desi"):
+        wait_for(lambda: as_guest(carol, f"api/contents/{NOTEBOOK}").status_code in (403, 404),
+                 60, "carol still opens alice's server a minute after leaving desi")
+        assert shared() == ["group desi"]
+        assert hub_api(carol, "get", "user").json()["groups"] == ["lsst"]
+    wait_for(lambda: as_guest(carol, f"api/contents/{NOTEBOOK}").status_code == 200, 60,
+             "carol, back in desi, is not let in by the group share within a minute")
+    assert hub_api(carol, "get", "user").json()["groups"] == ["desi", "lsst"]
+    hub_api(alice, "delete", f"shares/alice/{SERVER}")

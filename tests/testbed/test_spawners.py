@@ -135,6 +135,26 @@ def test_hostile_api_options_get_400_and_submit_nothing(testbed, field, value):
     assert hpchub_jobs(testbed) == before
 
 
+def test_a_refused_spawn_leaves_the_last_accepted_options(testbed):
+    """A spawn refused with 400 (an unknown key) does not replace the options the server was
+    last started with: the home card and "Start again" show the accepted ones only."""
+    dave = _dave(testbed)
+    dave.stop("replay", remove=False)
+    accepted = {"profile": "shared"}
+    dave.start("replay", accepted)
+    dave.stop("replay", remove=False)
+    refused = dave.spawn("replay", {"profile": "configurable", "exec_prefix": "id"})
+    assert refused.status_code == 400, refused.text
+    try:
+        cards = dave.api.get(f"{dave.base}/hub/api/hpchub/servers", timeout=30).json()["servers"]
+        options = next(c for c in cards if c["name"] == "replay")["options"]
+        assert "exec_prefix" not in options and options["profile"] == "shared", options
+        form = dave.session.get(f"{dave.base}/hub/spawn/dave/replay", timeout=30).text
+        assert "exec_prefix" not in form
+    finally:
+        dave.stop("replay")
+
+
 _DAVE: list[HubUser] = []
 
 
