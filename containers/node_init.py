@@ -44,7 +44,7 @@ def create_unix_accounts() -> None:
     if Path("/home").is_mount():
         for user in spec["users"]:
             make_home(Path("/home") / user["name"], str(user["uid"]), str(user["uid"]))
-        for account in spec.get("collaboration_accounts", []):
+        for account in spec.get("collaboration_accounts", []) + spec.get("collection_accounts", []):
             make_home(Path("/home") / account["name"], str(account["uid"]), str(account["gid"]))
 
 
@@ -235,7 +235,7 @@ SSHD_CONFIG = """\
 # (hub off the cluster) or by host-based authentication (hub on a submit host).
 TrustedUserCAKeys /etc/ssh/hpchub_user_ca.pub
 PubkeyAuthentication yes
-AuthorizedKeysFile none
+AuthorizedKeysFile /etc/ssh/hpchub-collections/%u
 HostbasedAuthentication yes
 HostbasedUsesNameFromPacketOnly yes
 IgnoreRhosts yes
@@ -269,6 +269,8 @@ def role_login() -> None:
     """The shared interactive node: a Slurm submit host plus sshd for the hub."""
     install_ssh_identity()
     install_module_path()
+    Path("/etc/hpchub").mkdir(exist_ok=True)
+    shutil.copy(GENERATED / "notebook_webhook_ca.pub", "/etc/hpchub/notebook-webhook-ca.pub")
     run("hpchub", "kernels", "--site", str(GENERATED / "site.yaml"), "setup")
     run("hpchub", "notebooks", "--site", str(GENERATED / "site.yaml"), "setup")
     # Every user's shared-node server joins that user's cgroup (hpchub.node.confine).
@@ -304,12 +306,14 @@ def role_hub(mode: str) -> None:
         run("visudo", "-cqf", str(sudoers))
         install_ssh_identity()  # ssh-keysign signs host-based logins with the host key
         Path("/etc/ssh/ssh_config.d/hpchub.conf").write_text(SSH_CLIENT_CONFIG)
-    else:
-        for source, target in (("jwt_hs256.key", "/etc/hpchub/slurm-jwt.key"),
-                               ("ssh-user-ca", "/etc/hpchub/ssh-user-ca")):
-            shutil.copy(SECRETS / source, target)
-            shutil.chown(target, hub_user, hub_user)
-            Path(target).chmod(0o400)
+    keys = [("notebook-webhook-ca", "/etc/hpchub/notebook-webhook-ca")]
+    if mode != "cli":
+        keys += [("jwt_hs256.key", "/etc/hpchub/slurm-jwt.key"),
+                 ("ssh-user-ca", "/etc/hpchub/ssh-user-ca")]
+    for source, target in keys:
+        shutil.copy(SECRETS / source, target)
+        shutil.chown(target, hub_user, hub_user)
+        Path(target).chmod(0o400)
     install_webhook_secrets(secrets["notebook_webhook_secret"], hub_user)
     os.chdir("/srv/hpchub")
     os.execvp("runuser", ["runuser", "-u", hub_user, "--", "jupyterhub", "-f",

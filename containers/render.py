@@ -147,6 +147,11 @@ def sacctmgr_commands(site: Site) -> list[list[str]]:
             ["sacctmgr", "-i", "add", "user", collab.name, f"Account={collab.name}",
              f"Cluster={site.cluster_name}", f"QOS={qos_names}", f"DefaultQOS={default_qos}"]
         )
+    for owner in collection_accounts(site):  # it runs the collection's suite through Slurm
+        cmds.append(
+            ["sacctmgr", "-i", "add", "user", owner["name"], f"Account={owner['account']}",
+             f"Cluster={site.cluster_name}", f"QOS={qos_names}", f"DefaultQOS={default_qos}"]
+        )
     for user in site.users:
         for account in user_accounts(site, user.name):
             cmds.append(
@@ -164,6 +169,24 @@ USERS_GROUP_GID = 4999
 HUB_UID = 4990
 
 
+COLLECTION_UID_BASE = 6000
+
+
+def collection_accounts(site: Site) -> list[dict]:
+    """The accounts that sync notebook collections (``owner``), where a collection names one
+    that is neither a user nor a collaboration account: the testbed makes it in the directory
+    with its collaboration as primary group (it reads the kernels, cannot change them) and a
+    Slurm association with the collaboration's account. A center creates it in its own."""
+    known = {u.name for u in site.users} | {c.name for c in site.collaborations}
+    found: dict[str, dict] = {}
+    for index, coll in enumerate(site.notebook_collections):
+        if coll.owner and coll.collaboration and coll.owner not in known | set(found):
+            found[coll.owner] = {"name": coll.owner, "uid": COLLECTION_UID_BASE + index,
+                                 "gid": site.collaboration(coll.collaboration).gid,
+                                 "account": coll.collaboration}
+    return list(found.values())
+
+
 def unix_accounts(site: Site) -> dict:
     """Users and groups to create identically in every container."""
     groups = [{"name": c.name, "gid": c.gid} for c in site.collaborations]
@@ -178,6 +201,7 @@ def unix_accounts(site: Site) -> dict:
         # NERSC-style collaboration accounts (`collabsu desi`): they own the kernel releases.
         "collaboration_accounts": [{"name": c.name, "uid": c.gid, "gid": c.gid}
                                    for c in site.collaborations],
+        "collection_accounts": collection_accounts(site),
         "hub_user": {"name": site.hub.user, "uid": HUB_UID},
     }
 
@@ -262,6 +286,9 @@ def directory_ldif(site: Site, password: str, salt: bytes) -> str:
     for account in accounts["collaboration_accounts"]:
         entries.append(person(account["name"], account["uid"], account["gid"],
                               f"{account['name']} collaboration account", None))
+    for account in accounts["collection_accounts"]:
+        entries.append(person(account["name"], account["uid"], account["gid"],
+                              f"{account['name']} notebook collection account", None))
     for entry in accounts["groups"]:
         entries.append(group(entry["name"], entry["gid"], members[entry["name"]]))
     return "\n".join("\n".join(lines) + "\n" for lines in entries)

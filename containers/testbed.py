@@ -171,6 +171,11 @@ class Testbed:
             shutil.copy(key, root / node / "jwt_hs256.key")
         return ssh_keygen(root / "hub" / "ssh-user-ca", "hpchub user CA")
 
+    def webhook_ca(self) -> str:
+        """The notebook-webhook's own SSH CA (once, on the hub); its public key."""
+        return ssh_keygen(self.state / "secrets" / "hub" / "notebook-webhook-ca",
+                          "hpchub notebook-webhook CA")
+
     def write_generated(self) -> str:
         """Write the generated config directory; returns a hash of its content."""
         out = self.state / "generated"
@@ -178,6 +183,7 @@ class Testbed:
         files = render.generated_files(self.site, self.secrets()["db_password"])
         files["ssh_known_hosts"] = render.ssh_known_hosts(self.ssh_host_keys())
         files["ssh_user_ca.pub"] = self.node_secrets()
+        files["notebook_webhook_ca.pub"] = self.webhook_ca()
         files["site.yaml"] = self.site_path.read_text()
         files["jupyterhub_config.py"] = render.hub_config(self.site)
         files["jupyterhub_config_extra.py"] = self.hub_extra_config

@@ -84,7 +84,33 @@ def cmd_setup(site: Site, args: argparse.Namespace) -> int:
         mode = 0o2750 if spec.collaboration else 0o755
         path.chmod(mode)
         print(f"{path}: owner {spec.account}, mode {mode:o}")
+    trust_webhook_ca(site)
     return 0
+
+
+AUTHORIZED = Path("/etc/ssh/hpchub-collections")
+
+
+def trust_webhook_ca(site: Site) -> None:
+    """sshd lets the notebook-webhook's CA log in as a collection's account and as no one else:
+    one root-owned authorized-keys file per account (``AuthorizedKeysFile
+    /etc/ssh/hpchub-collections/%u``), naming the CA and that account as the only principal."""
+    public = Path(site.hub.notebook_webhook_ca_key_file + ".pub")
+    owners = sorted({c.account for c in site.notebook_collections if c.webhook_secret_file})
+    if not owners:
+        return
+    if not public.is_file():
+        print(f"{public} is not on this node: webhook syncs cannot log in here (copy the "
+              "notebook-webhook CA's public key from the hub, then run setup again)")
+        return
+    key = public.read_text().strip()
+    AUTHORIZED.mkdir(mode=0o755, exist_ok=True)
+    for owner in owners:
+        target = AUTHORIZED / owner
+        target.write_text(f'cert-authority,principals="{owner}",no-port-forwarding,'
+                          f"no-agent-forwarding,no-X11-forwarding,no-pty {key}\n")
+        target.chmod(0o644)
+        print(f"{target}: the notebook-webhook CA may log in as {owner} (and no one else)")
 
 
 COMMANDS = {"sync": cmd_sync, "history": cmd_history, "list": cmd_list, "setup": cmd_setup}

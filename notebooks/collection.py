@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shlex
 import shutil
 import stat
 import subprocess
@@ -83,8 +84,8 @@ class Collection:
             yield
 
     def git(self, *argv: str, timeout: float = 300) -> str:
-        done = subprocess.run(["git", "-C", str(self.dir / "mirror.git"), *argv], text=True,
-                              capture_output=True, timeout=timeout, env=git_env())
+        done = subprocess.run(["git", "-C", str(self.dir / "mirror.git"), *argv],
+                              text=True, capture_output=True, timeout=timeout, env=git_env())
         if done.returncode:
             raise CollectionError(f"git {argv[0]}: {done.stderr.strip()[-500:] or done.returncode}")
         return done.stdout
@@ -98,8 +99,14 @@ class Collection:
             subprocess.run(["git", "init", "-q", "--bare", str(mirror)], check=True,
                            capture_output=True, env=git_env())
         ref = self.spec.full_ref
+        serve = []
+        if self.spec.repository.startswith("/"):
+            # A repository on the shared file system belongs to its maintainers, not to the
+            # collection's account: git serves it only when that path is named safe.
+            serve = [f"--upload-pack=git -c safe.directory={shlex.quote(self.spec.repository)} "
+                     "upload-pack"]
         try:
-            self.git("fetch", "-q", "--no-tags", "--", self.spec.repository, f"+{ref}:{ref}")
+            self.git("fetch", "-q", "--no-tags", *serve, "--", self.spec.repository, f"+{ref}:{ref}")
         except CollectionError as exc:
             kind = "tag" if ref.startswith("refs/tags/") else "branch"
             raise CollectionError(f"cannot fetch the {kind} {ref} of {self.spec.repository}: "

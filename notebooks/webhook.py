@@ -7,8 +7,9 @@ or repository (404), a missing signature (401), a wrong one or a replayed delive
 
 A push to the collection's ref starts ``hpchub notebooks sync`` on a login node as the
 collection's account, over ssh with a certificate that can run that one command and nothing
-else. Syncs of a collection run one at a time; pushes during a sync start one more after it,
-which fetches the newest commit, so the latest push is always synced last.
+else, signed by a CA of its own that login nodes trust for the collections' accounts only.
+Syncs of a collection run one at a time; pushes during a sync start one more after it, which
+fetches the newest commit, so the latest push is always synced last.
 """
 
 from __future__ import annotations
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     if not site.shared_nodes:
         raise SystemExit("notebook-webhook: the site has no shared (login) node to sync on")
     hook = WebhookApp(site, Path(args.state_dir), args.max_body, site.shared_nodes[0].name,
-                      site.slurm_access.ssh_ca_key_file)
+                      site.hub.notebook_webhook_ca_key_file)
     app = web.Application([(rf"{PREFIX}/([^/]+)", PushHandler, {"app": hook})])
     asyncio.run(serve(app, args.port, ", ".join(hook.collections) or "nothing"))
 

@@ -276,6 +276,12 @@ class Hub(Strict):
         description="Unix group of users the hub may start servers for (its sudoers rule)",
     )
     orphan_check_interval_s: int = Field(default=60, ge=5, description="0 would be too eager")
+    notebook_webhook_ca_key_file: str = Field(
+        default="/etc/hpchub/notebook-webhook-ca",
+        description="SSH CA the notebook-webhook service signs its sync logins with (on the hub, "
+                    "readable by the hub's account only). Login nodes trust it for the notebook "
+                    "collections' accounts only: `hpchub notebooks setup` writes "
+                    "/etc/ssh/hpchub-collections/<account> from the public key beside it (.pub)")
     membership_check_interval_s: int = Field(
         default=30, ge=5, description="how often collaboration groups and shares are checked "
                                       "against the directory between logins")

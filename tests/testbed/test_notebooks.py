@@ -21,6 +21,7 @@ UPSTREAM = "/global/common/software/desi-git/tutorials.git"
 WORK = "/home/desi/tutorials-work"
 PUBLISHED = f"/global/common/software/jupyter/notebooks/{NAME}/current"
 HOOK = f"/services/notebook-webhook/{NAME}"
+OWNER = "desi-nb"  # the collection's account: in DESI's group, not the desi account
 
 
 def notebook(*sources: str) -> str:
@@ -53,8 +54,9 @@ def commit(testbed, files: dict[str, str | None], message: str) -> str:
 
 
 def sync(testbed, *flags: str):
-    return testbed.exec("login1", "hpchub", "notebooks", "sync", NAME, *flags, user="desi",
-                        workdir="/home/desi")
+    """A sync by hand, as the collection's own account."""
+    return testbed.exec("login1", "hpchub", "notebooks", "sync", NAME, *flags, user=OWNER,
+                        workdir=f"/home/{OWNER}")
 
 
 def history(testbed) -> list[dict]:
@@ -116,7 +118,11 @@ def test_a_sync_publishes_read_only_for_the_collaboration_and_a_failing_notebook
     assert {f["where"] for f in last["failures"]} == {"local", "slurm"}  # login and compute node
     assert all(f["notebook"] == "02-fit.ipynb" for f in last["failures"])
     shown = testbed.exec("login1", "hpchub", "notebooks", "history", NAME, user="desi").output
-    assert "failed" in shown and "published" in shown and "desi (manual)" in shown
+    assert "failed" in shown and "published" in shown and f"{OWNER} (manual)" in shown
+    # The account that runs the collection's notebooks cannot change DESI's kernels.
+    kernels = "/global/common/software/jupyter/kernels/desi"
+    assert not testbed.exec("login1", "test", "-w", kernels, user=OWNER).ok
+    assert testbed.exec("login1", "test", "-r", kernels, user=OWNER).ok
 
     fixed = commit(testbed, {"02-fit.ipynb": None}, "Take the broken tutorial out")
     assert sync(testbed).ok
@@ -160,7 +166,7 @@ def test_a_signed_push_shows_the_new_notebook_in_alices_running_server(testbed, 
     assert seen["writable"] is False
     events = history(testbed)[synced:]
     assert [(e["result"], e["commit"]) for e in events] == [("published", new)], events
-    assert events[0]["by"] == "desi (webhook)"
+    assert events[0]["by"] == f"{OWNER} (webhook)"
     # What alice sees in JupyterLab's file browser.
     with chromium() as page:
         log_in(page, testbed, "alice")
@@ -182,7 +188,7 @@ def test_a_burst_of_pushes_syncs_one_at_a_time_and_the_latest_last(testbed, upst
         events = history(testbed)[before:]
         if events and events[-1]["commit"] == commits[-1] and events[-1]["result"] in (
                 "published", "unchanged") and not testbed.exec(
-                "login1", "pgrep", "-u", "desi", "-f", "notebooks sync").ok:
+                "login1", "pgrep", "-u", OWNER, "-f", "notebooks sync").ok:
             break
         time.sleep(2)
     events = history(testbed)[before:]
@@ -194,15 +200,32 @@ def test_a_burst_of_pushes_syncs_one_at_a_time_and_the_latest_last(testbed, upst
 
 
 def test_the_webhooks_certificate_runs_the_sync_and_nothing_else(testbed, upstream):
-    """The hub's certificate for desi is bound to one command: asking for another runs the sync."""
-    key = f"/srv/hpchub/notebook-webhook/ssh/{NAME}/desi"
+    """The webhook's certificate for the collection's account is bound to one command: asking
+    for another runs the sync. Its CA opens no other account, not even with a certificate
+    made for one."""
+    key = f"/srv/hpchub/notebook-webhook/ssh/{NAME}/{OWNER}"
     done = testbed.exec("hub", "ssh", "-F", "/dev/null", "-o", f"IdentityFile={key}",
                         "-o", f"CertificateFile={key}-cert.pub", "-o", "BatchMode=yes",
                         "-o", "GlobalKnownHostsFile=/etc/ssh/ssh_known_hosts",
-                        "-o", "UserKnownHostsFile=/dev/null", "-l", "desi", "login1", "--",
-                        "id; touch /home/desi/owned-by-the-hub", user="jupyterhub")
+                        "-o", "UserKnownHostsFile=/dev/null", "-l", OWNER, "login1", "--",
+                        f"id; touch /home/{OWNER}/owned-by-the-hub", user="jupyterhub")
     assert "uid=" not in done.output and f"{NAME}: unchanged" in done.output, done.output
-    assert not testbed.exec("login1", "test", "-e", "/home/desi/owned-by-the-hub").ok
+    assert not testbed.exec("login1", "test", "-e", f"/home/{OWNER}/owned-by-the-hub").ok
+    # Whoever holds the webhook's CA signs a certificate for alice, or for desi (which owns the
+    # kernels): sshd refuses both.
+    for victim in ("alice", "desi"):
+        made = testbed.exec("hub", "sh", "-c", f"rm -f /tmp/forged /tmp/forged.pub /tmp/forged-cert.pub; "
+                            "ssh-keygen -q -t ed25519 -N '' -f /tmp/forged && ssh-keygen -q -s "
+                            f"/etc/hpchub/notebook-webhook-ca -I forged -n {victim} -V +5m "
+                            "/tmp/forged.pub", user="jupyterhub")
+        assert made.ok, made.output
+        forged = testbed.exec("hub", "ssh", "-F", "/dev/null", "-o", "IdentityFile=/tmp/forged",
+                              "-o", "CertificateFile=/tmp/forged-cert.pub", "-o", "BatchMode=yes",
+                              "-o", "GlobalKnownHostsFile=/etc/ssh/ssh_known_hosts",
+                              "-o", "UserKnownHostsFile=/dev/null", "-l", victim, "login1", "--",
+                              "id", user="jupyterhub")
+        assert not forged.ok and "uid=" not in forged.output, forged.output
+        assert "Permission denied" in forged.output, forged.output
 
 
 def test_getlatest_copies_and_keeps_a_changed_notebook(testbed, upstream, alice):
@@ -265,7 +288,7 @@ def test_a_tag_named_like_the_branch_is_never_published(testbed, upstream):
     run as the collection's account; its push event is signed like any other. Nothing of it is
     fetched, run or published."""
     secret = testbed.secrets()["notebook_webhook_secret"]
-    marker = "/home/desi/tag-pwned"
+    marker = f"/home/{OWNER}/tag-pwned"
     evil = notebook(f"open({marker!r}, 'w').write('ran')")
     published = testbed.exec("login1", "readlink", PUBLISHED).output.strip()
     before = len(history(testbed))
@@ -290,10 +313,11 @@ git push -q origin $c:refs/tags/main && echo $c""").split()[-1]
         assert history(testbed)[-1]["commit"] != tagged
         assert not testbed.exec("login1", "test", "-e", marker).ok, "the tag's notebook ran"
         tags = testbed.exec("login1", "git", "-C", PUBLISHED.replace("current", "mirror.git"),
-                            "tag", user="desi").output
+                            "tag", user=OWNER).output
         assert "main" not in tags.split(), tags
     finally:
-        as_desi(testbed, f"cd {WORK} && git push -q origin :refs/tags/main; rm -f {marker}")
+        as_desi(testbed, f"cd {WORK} && git push -q origin :refs/tags/main")
+        testbed.exec("login1", "rm", "-f", marker)
 
 
 def test_a_huge_file_in_a_small_pack_is_refused_as_it_streams(testbed, upstream):
@@ -311,7 +335,7 @@ git rev-parse HEAD""").split()[-1]
         assert testbed.exec("login1", "readlink", PUBLISHED).output.strip() == published
         last = history(testbed)[-1]
         assert (last["commit"], last["result"]) == (big, "failed"), last
-        staged = testbed.exec("login1", "sh", "-c", f"ls {PUBLISHED}/../staging", user="desi").output
+        staged = testbed.exec("login1", "sh", "-c", f"ls {PUBLISHED}/../staging", user=OWNER).output
         assert big not in staged, staged  # nothing of it left on disk
     finally:
         commit(testbed, {"zeros.bin": None}, "Take the huge file out")

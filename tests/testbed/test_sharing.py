@@ -205,13 +205,13 @@ def test_revoking_ends_the_guests_kernels_terminals_and_the_token_they_read(test
         log_in(page, testbed, "alice")
         page.goto(f"{testbed.hub_url}/hub/home")
         page.click(f"#revoke-restart-{SERVER}")
-        deadline = time.monotonic() + 120
-        while requests.get(f"{alice.base}/hub/api/user", timeout=30,  # the server stopped
-                           headers={"Authorization": f"token {stolen}"}).status_code == 200:
-            assert time.monotonic() < deadline, "the server was not restarted"
-            time.sleep(1)
+        wait_for(lambda: requests.get(f"{alice.base}/hub/api/user", timeout=30, headers={
+            "Authorization": f"token {stolen}"}).status_code != 200, 120, "the server did not stop")
+        # Started again with the same options (the page follows it as "Start again" does).
+        wait_for(lambda: (alice.server(SERVER) or {}).get("ready"), 120, "the server did not restart")
+        page.goto(f"{testbed.hub_url}/hub/home")
         card = page.locator(f"[data-server='{SERVER}']")
-        expect(card).to_have_attribute("data-state", "running", timeout=120_000)
+        expect(card).to_have_attribute("data-state", "running", timeout=30_000)
         expect(card.locator(".shared-with")).to_have_text("Not shared")
         page.screenshot(path=ARTIFACTS / "sharing-revoke-restart.png", full_page=True)
         browser.close()
@@ -249,5 +249,5 @@ def test_leaving_a_collaboration_in_the_directory_ends_its_shares_within_a_minut
         assert hub_api(carol, "get", "user").json()["groups"] == ["lsst"]
     wait_for(lambda: as_guest(carol, f"api/contents/{NOTEBOOK}").status_code == 200, 60,
              "carol, back in desi, is not let in by the group share within a minute")
-    assert hub_api(carol, "get", "user").json()["groups"] == ["desi", "lsst"]
+    assert sorted(hub_api(carol, "get", "user").json()["groups"]) == ["desi", "lsst"]
     hub_api(alice, "delete", f"shares/alice/{SERVER}")
