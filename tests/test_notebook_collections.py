@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hpchub.notebooks.collection import Collection
-from hpchub.notebooks.getlatest import copy_collection
+from hpchub.notebooks.collection import Collection, CollectionError
+from hpchub.notebooks.getlatest import UnsafeTarget, copy_collection
 from hpchub.notebooks.links import link_collections
 from hpchub.notebooks.webhook import Refused, Seen, check_signature, pushed
 from hpchub.site_configs import SiteConfigError, load_site
@@ -129,7 +129,8 @@ def test_a_replayed_body_is_refused_even_after_a_restart(tmp_path):
 def test_a_collection_of_an_unknown_collaboration_is_refused(tmp_path):
     text = (Path(__file__).parents[1] / "site_configs" / "testbed.yaml").read_text()
     bad = tmp_path / "site.yaml"
-    bad.write_text(text.replace("    collaboration: desi\n    suite:", "    collaboration: sdss\n    suite:"))
+    bad.write_text(text.replace("    ref: main\n    collaboration: desi\n",
+                                "    ref: main\n    collaboration: sdss\n"))
     with pytest.raises(SiteConfigError, match=r"notebook_collections\[0\].collaboration"):
         load_site(str(bad))
 
@@ -141,3 +142,57 @@ def test_the_jupyterlab_command_copies_only_inside_the_file_browsers_root(tmp_pa
     assert target(str(tmp_path), "/tutorials/") == tmp_path / "tutorials"  # the browser's root
     with pytest.raises(ValueError, match="inside your home"):
         target(str(tmp_path), "../bob/notebooks")
+
+
+def test_only_the_exact_ref_is_fetched_and_a_tag_of_its_name_is_ignored(tmp_path, repo):
+    git(repo, "checkout", "-q", "-b", "side")
+    (repo / "evil.ipynb").write_text("{}")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "evil")
+    git(repo, "tag", "main")  # a tag named like the branch, on another commit
+    git(repo, "checkout", "-q", "main")
+    spec = NotebookCollection(name="tut", display_name="T", repository=str(repo), owner="root")
+    coll = Collection(tmp_path / "root", spec)
+    coll.dir.mkdir(parents=True)
+    assert coll.fetch() == git(repo, "rev-parse", "refs/heads/main")
+    assert git(coll.dir / "mirror.git", "for-each-ref", "--format=%(refname)") == "refs/heads/main"
+    tagged = NotebookCollection(name="t2", display_name="T", repository=str(repo), owner="root",
+                                ref="refs/tags/main")
+    assert tagged.full_ref == "refs/tags/main" and spec.full_ref == "refs/heads/main"
+    for bad in ("refs/remotes/origin/main", "main..side", "main.lock", "a//b"):
+        with pytest.raises(ValueError):
+            NotebookCollection(name="t3", display_name="T", repository=str(repo), ref=bad)
+
+
+@pytest.mark.parametrize("limits, said", [({"max_files": 2}, "more than 2 files"),
+                                          ({"max_megabytes": 1}, "larger than 1 MB")])
+def test_an_export_over_the_collections_limits_stops_and_leaves_nothing(tmp_path, repo, limits, said):
+    (repo / "big.bin").write_bytes(b"\0" * (3 << 20))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "big")
+    spec = NotebookCollection(name="tut", display_name="T", repository=str(repo), owner="root",
+                              **limits)
+    coll = Collection(tmp_path / "root", spec)
+    coll.dir.mkdir(parents=True)
+    commit = coll.fetch()
+    with pytest.raises(CollectionError, match=said):
+        coll.export(commit)
+    assert list((coll.dir / "staging").iterdir()) == []
+
+
+def test_getlatest_never_writes_through_a_link_in_the_target(tmp_path):
+    source, target, victim = tmp_path / "latest", tmp_path / "drop", tmp_path / "bashrc"
+    source.mkdir()
+    (source / "a.ipynb").write_text("new")
+    victim.write_text("mine")
+    target.mkdir()
+    (target / "a.ipynb").write_text("someone else's")
+    (target / "a.latest.ipynb").symlink_to(victim)
+    with pytest.raises(UnsafeTarget, match="is a link"):
+        copy_collection(source, target)
+    assert victim.read_text() == "mine"
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UnsafeTarget, match="is a link or not a folder"):
+        copy_collection(source, tmp_path / "linked")
+    assert list((tmp_path / "elsewhere").iterdir()) == []
