@@ -25,20 +25,19 @@ MARKER = "/tmp/hpchub-launcher-pwned"
 ALICE_UID = "2001"
 USER_OF = {ALICE_UID: "alice"}
 
-# What bob runs on login1 for each of alice's sockets: every way in he has, each with a short
-# timeout; prints one JSON line per attempt with what he got.
+# What bob runs on login1 against every socket of alice's (one process, each attempt given
+# 20 s: a peer that never answers is as closed as one that refuses); one JSON line per attempt.
 ATTACK = r'''
 import json, os, sys, threading, uuid
-addr, kind, marker = sys.argv[1], sys.argv[2], sys.argv[3]
+kind, marker, sockets = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 
 def pwn():
     import getpass, pathlib
     pathlib.Path(marker).write_text(getpass.getuser())
     return getpass.getuser()
 
-def attempt(how, fn):
-    # One way in, given 20 s: a peer that never answers is as closed as one that refuses.
-    out = {"how": how, "got": None, "error": "no answer in 20 s"}
+def attempt(socket, how, fn):
+    out = {"socket": socket, "how": how, "got": None, "error": "no answer in 20 s"}
     def run():
         try:
             out.update(fn(), error=None)
@@ -49,26 +48,30 @@ def attempt(how, fn):
     t.join(20)
     print("ATTEMPT", json.dumps(out), flush=True)
 
-def dask(scheme, security):
+def dask(addr, scheme, security):
     from distributed import Client
     c = Client(f"{scheme}://{addr}", timeout="5s", security=security)
     return {"got": c.run_on_scheduler(pwn)}
 
-def ipp_client():
+def ipp_client(addr):
     # An ipyparallel client that knows every port of alice's controller (copied from her
-    # connection file by the test, as a network scan would find them) but not her key.
+    # connection file by the test, as a network scan would find them), not her key, and
+    # knocks first at this socket.
     import ipyparallel as ipp
     info = json.loads(sys.argv[4])
     info["key"] = uuid.uuid4().hex
-    rc = ipp.Client(info, timeout=8)
+    host, port = addr.rsplit(":", 1)
+    info.update(interface=f"tcp://{host}", registration=int(port), location=host)
+    rc = ipp.Client(info, timeout=2)
     return {"ids": rc.ids, "got": rc[:].apply_sync(pwn) if rc.ids else None}
 
-if kind == "dask":
-    from distributed.security import Security
-    attempt("dask tcp", lambda: dask("tcp", None))
-    attempt("dask tls", lambda: dask("tls", Security.temporary()))
-else:
-    attempt("ipp client", ipp_client)
+for addr in sockets:
+    if kind == "dask":
+        from distributed.security import Security
+        attempt(addr, "dask tcp", lambda a=addr: dask(a, "tcp", None))
+        attempt(addr, "dask tls", lambda a=addr: dask(a, "tls", Security.temporary()))
+    else:
+        attempt(addr, "ipp client", lambda a=addr: ipp_client(a))
 os._exit(0)
 '''
 
@@ -110,15 +113,15 @@ def alice(testbed):
 
 
 def attack(testbed, sockets, kind: str, extra: str = "") -> list[dict]:
-    attempts = []
+    """bob's attempts on every socket, from his own process on login1."""
     testbed.exec("login1", "rm", "-f", MARKER)
-    for node, address, port, _ in sorted(sockets):
-        done = testbed.run_as("bob", "login1", "/opt/hpchub/venv/bin/python", "-c", ATTACK,
-                              f"{address}:{port}", kind, MARKER, extra)
-        lines = [json.loads(line[8:]) for line in done.output.splitlines()
-                 if line.startswith("ATTEMPT ")]
-        assert lines, f"bob's attack on {node} {address}:{port} did not run: {done.output[-2000:]}"
-        attempts += [{"socket": f"{node} {address}:{port}", **a} for a in lines]
+    targets = [f"{address}:{port}" for _, address, port, _ in sorted(sockets)]
+    done = testbed.run_as("bob", "login1", "/opt/hpchub/venv/bin/python", "-c", ATTACK, kind,
+                          MARKER, json.dumps(targets), extra)
+    attempts = [json.loads(line[8:]) for line in done.output.splitlines()
+                if line.startswith("ATTEMPT ")]
+    tried = {a["socket"] for a in attempts}
+    assert tried == set(targets), f"bob's attack did not run on every socket: {done.output[-2000:]}"
     return attempts
 
 
