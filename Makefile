@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: bootstrap demo test down lint
+.PHONY: bootstrap demo test down lint bench-smoke
 
 bootstrap:
 	@scripts/bootstrap-host
@@ -22,3 +22,7 @@ down:
 
 lint:
 	$(VENV)/ruff check .
+
+bench-smoke: bootstrap
+	$(VENV)/hpchub testbed up
+	benchmarks/smoke.sh

@@ -57,6 +57,26 @@ print(json.dumps({"seconds": elapsed}))
 
 VANILLA = "login1"  # a submit host: vanilla batchspawner runs `sudo -E -u USER sbatch`
 HPCHUB = "http://hub:8000"
+# The baseline's own packages, beside (not in) the nodes' runtime, on storage every node sees.
+VANILLA_VENV = "/global/common/software/hpchub-bench/vanilla"
+VANILLA_PACKAGES = ("batchspawner==1.3.0", "wrapspawner==1.0.1")
+
+
+def install_vanilla(bed) -> None:
+    """batchspawner and wrapspawner in their own venv (the nodes' runtime, which has neither
+    since the hub/node split, is reached through a .pth file); made once."""
+    script = f"""set -e
+test -x {VANILLA_VENV}/bin/batchspawner-singleuser && exit 0
+rm -rf {VANILLA_VENV}
+/usr/bin/python3 -m venv --without-pip {VANILLA_VENV}
+site=$({VANILLA_VENV}/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+/opt/hpchub/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))' > $site/zz-runtime.pth
+uv pip install -q --no-deps --python {VANILLA_VENV}/bin/python {' '.join(VANILLA_PACKAGES)}
+chmod -R a+rX {VANILLA_VENV}
+"""
+    done = bed.exec(VANILLA, "bash", "-c", script)
+    if not done.ok:
+        raise RuntimeError(f"installing the vanilla baseline failed:\n{done.output[-2000:]}")
 
 
 def start_vanilla(bed) -> None:
@@ -65,8 +85,8 @@ def start_vanilla(bed) -> None:
     # PAM login with the users' directory passwords (pam_ldap, through nslcd).
     bed.exec(VANILLA, "python3", "-c", f"open('/srv/vanilla/config.py', 'w').write({config!r})")
     bed.container(VANILLA).exec_run(
-        ["bash", "-c", "cd /srv/vanilla && nohup jupyterhub -f config.py > hub.log 2>&1 &"],
-        detach=True)
+        ["bash", "-c", f"cd /srv/vanilla && nohup {VANILLA_VENV}/bin/python -m jupyterhub "
+         "-f config.py > hub.log 2>&1 &"], detach=True)
     for _ in range(120):
         if bed.exec(VANILLA, "curl", "-sf", "http://127.0.0.1:8003/hub/health").ok:
             return
@@ -76,7 +96,7 @@ def start_vanilla(bed) -> None:
 
 
 def stop_vanilla(bed) -> None:
-    bed.exec(VANILLA, "bash", "-c", "pkill -f 'jupyterhub -f config.py'; "
+    bed.exec(VANILLA, "bash", "-c", "pkill -f 'm jupyterhub -f config.py'; "
              "pkill -f 'configurable-http-proxy.*8004'; true")
 
 
@@ -94,6 +114,7 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["rest", "cli"], choices=["rest", "cli"])
     args = parser.parse_args()
     bed = testbed()
+    install_vanilla(bed)
     start_vanilla(bed)
     ours: dict[str, list[float]] = {}
     vanilla: list[float] = []

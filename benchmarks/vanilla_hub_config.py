@@ -1,8 +1,11 @@
 # Vanilla baseline for benchmarks: batchspawner 1.3.0 + wrapspawner 1.0.1 ProfilesSpawner,
 # with only the minimal fix (import batchspawner first so its API handler is registered).
+# spawn_latency.py installs both in their own venv on the shared software area (VANILLA_VENV),
+# which sees the nodes' runtime (JupyterHub, JupyterLab) through a .pth file.
 import batchspawner  # noqa: F401
 import wrapspawner  # noqa: F401
 
+VANILLA_VENV = "/global/common/software/hpchub-bench/vanilla"
 c = get_config()  # noqa: F821
 c.JupyterHub.bind_url = "http://0.0.0.0:8003"
 c.JupyterHub.hub_port = 8082
@@ -22,5 +25,5 @@ c.Spawner.http_timeout = 120
 c.ProfilesSpawner.profiles = [
     ("Exclusive CPU node", "cpu", "batchspawner.SlurmSpawner",
      {"req_partition": "regular", "req_runtime": "04:00:00", "req_qos": "interactive",
-      "batchspawner_singleuser_cmd": "/opt/hpchub/venv/bin/batchspawner-singleuser"}),
+      "batchspawner_singleuser_cmd": VANILLA_VENV + "/bin/batchspawner-singleuser"}),
 ]

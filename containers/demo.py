@@ -14,11 +14,11 @@ import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .engine import TestbedError
+from .engine import PYTHON, TestbedError
 from .image import SOURCE
 
 ENVS = "/global/common/software/{collaboration}-envs"
-RUNTIME_SITE = "/opt/hpchub/venv/lib/python3.11/site-packages"
+RUNTIME_SITE = f"/opt/hpchub/venv/lib/{PYTHON}/site-packages"
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ RELEASES = (
 def environment_script(release: ExampleRelease) -> str:
     """Shell run as the collaboration account: a venv whose own package reports the release
     (numpy, ipykernel and the launchers come from the site's runtime, as a .pth)."""
-    site = f"{release.prefix}/lib/python3.11/site-packages"
+    site = f"{release.prefix}/lib/{PYTHON}/site-packages"
     module = f'__version__ = "{release.version}"\n'
     return (f"rm -rf {release.prefix} && /usr/bin/python3 -m venv --without-pip {release.prefix}"
             f" && echo {RUNTIME_SITE} > {site}/zz-hpchub-runtime.pth"

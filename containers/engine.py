@@ -1,7 +1,8 @@
-"""The Docker engine and the local ``debian:bookworm`` base image.
+"""The Docker engine and the local ``debian:trixie`` (Debian 13) base image.
 
 No registry is assumed: when the base image is missing it is made with ``debootstrap`` from
-the Debian mirror this machine's apt is configured with, then ``docker import``-ed.
+the Debian mirror this machine's apt is configured with (whatever Debian the machine itself
+runs), then ``docker import``-ed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from pathlib import Path
 import docker
 from docker.errors import DockerException, ImageNotFound
 
-BASE_IMAGE = "debian:bookworm"
+SUITE = "trixie"
+BASE_IMAGE = f"debian:{SUITE}"
+PYTHON = "python3.13"  # Debian 13's, which the nodes' runtime and example environments use
+DEBIAN_SUITES = ("bookworm", "trixie", "forky", "sid")
 DOCKERD_LOG = Path("/var/log/hpchub/dockerd.log")
 
 
@@ -52,24 +56,26 @@ def client(start: bool = True, wait_s: float = 60) -> docker.DockerClient:
 
 
 def apt_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
-    """The Debian mirror URI this machine's apt uses for the main archive."""
+    """The Debian mirror URI this machine's apt uses for the main archive (of any release: the
+    same mirror serves them all)."""
     texts = [p.read_text() for p in sorted((sources_dir / "sources.list.d").glob("*.sources"))]
     for text in texts:
         for stanza in text.split("\n\n"):
             uris = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
             suites = re.search(r"^Suites:\s*(.+)$", stanza, re.M)
-            if uris and suites and "bookworm" in suites.group(1).split():
+            if uris and suites and set(DEBIAN_SUITES) & set(suites.group(1).split()):
                 return uris.group(1)
     legacy = sources_dir / "sources.list"
+    names = "|".join(DEBIAN_SUITES)
     if legacy.exists():
-        match = re.search(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s", legacy.read_text(), re.M)
+        match = re.search(rf"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+({names})\s", legacy.read_text(), re.M)
         if match:
             return match.group(1)
-    raise TestbedError("cannot find a Debian bookworm mirror in /etc/apt: set one up for apt")
+    raise TestbedError("cannot find a Debian mirror in /etc/apt: set one up for apt")
 
 
 def ensure_base_image(cli: docker.DockerClient) -> bool:
-    """Make ``debian:bookworm`` locally if missing. Returns True when it had to be built."""
+    """Make ``debian:trixie`` locally if missing. Returns True when it had to be built."""
     try:
         cli.images.get(BASE_IMAGE)
         return False
@@ -79,7 +85,7 @@ def ensure_base_image(cli: docker.DockerClient) -> bool:
         raise TestbedError("no debootstrap: run `scripts/bootstrap-host`")
     with tempfile.TemporaryDirectory(prefix="hpchub-rootfs-") as root:
         done = subprocess.run(
-            ["debootstrap", "--variant=minbase", "bookworm", root, apt_mirror()],
+            ["debootstrap", "--variant=minbase", SUITE, root, apt_mirror()],
             capture_output=True, text=True,
         )
         if done.returncode:

@@ -51,15 +51,12 @@ def build_image(cli: docker.DockerClient, state: Path) -> dict[str, str]:
     logs.mkdir()
     build = functools.partial(build_target, ctx=ctx, source=source, logs=logs)
     build(cli.api, "system", STAGE.format("system"))
-    # Independent stages at once: the runtime's Python packages, the nodes' Debian packages,
-    # and Slurm's auth_jwt.so (it compiles while the others download and unpack).
-    with ThreadPoolExecutor(3) as pool:
-        others = [pool.submit(build, client().api, stage, STAGE.format(stage))
-                  for stage in ("auth-jwt", "node-debs")]
+    # Independent stages at once: the runtime's Python packages and the nodes' Debian packages.
+    with ThreadPoolExecutor(2) as pool:
+        debs = pool.submit(build, client().api, "node-debs", STAGE.format("node-debs"))
         build(cli.api, "runtime", STAGE.format("runtime"))
         hub = pool.submit(build, client().api, "hub", IMAGES["hub"])  # needs only the runtime
-        for job in others:
-            job.result()
+        debs.result()
         build(cli.api, "node", IMAGES["node"])
         build(cli.api, "hub-cli", IMAGES["hub-cli"])  # node + the hub's packages
         hub.result()

@@ -92,7 +92,8 @@ def role_ldap() -> None:
 def role_postgres() -> None:
     """PostgreSQL with the hub's database (made once, on the data volume). The hub's password
     is set at every start: a new checkout has new secrets but may find the old volume."""
-    data, bin_dir = Path("/var/lib/postgresql/hpchub/data"), Path("/usr/lib/postgresql/15/bin")
+    data = Path("/var/lib/postgresql/hpchub/data")
+    bin_dir = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
     Path("/run/postgresql").mkdir(exist_ok=True)
     for path in ("/run/postgresql", "/var/lib/postgresql/hpchub"):
         shutil.chown(path, "postgres", "postgres")
@@ -126,7 +127,7 @@ def make_home(home: Path, uid: str, gid: str) -> None:
 
 def install_slurm_config() -> None:
     SLURM_ETC.mkdir(exist_ok=True)
-    for name in ("slurm.conf", "gres.conf"):
+    for name in ("slurm.conf", "gres.conf", "cgroup.conf"):
         shutil.copy(GENERATED / name, SLURM_ETC / name)
     shutil.copy(GENERATED / "openmpi-mca-params.conf", "/etc/openmpi/openmpi-mca-params.conf")
     for path in ("/var/spool/slurmd", "/var/spool/slurmctld", "/var/log/slurm"):
@@ -201,7 +202,7 @@ def role_slurmrestd() -> None:
     # Docker's seccomp profile forbids unshare(2); a real deployment keeps these protections.
     os.environ["SLURMRESTD_SECURITY"] = "disable_unshare_sysv,disable_unshare_files"
     os.execvp("slurmrestd", ["slurmrestd", "-a", "rest_auth/jwt", "-u", "slurmrestd",
-                             "-g", "slurmrestd", "-s", "openapi/v0.0.38,openapi/dbv0.0.38",
+                             "-g", "slurmrestd", "-s", "openapi/slurmctld,openapi/slurmdbd",
                              "0.0.0.0:6820"])
 
 

@@ -234,18 +234,24 @@ def generated_files(site: Site, db_password: str) -> dict[str, str]:
         "slurmdbd.conf": slurmdbd_conf(db_password),
         "unix_accounts.json": json.dumps(unix_accounts(site), indent=2),
         "sacctmgr.json": json.dumps(sacctmgr_commands(site), indent=1),
+        "cgroup.conf": cgroup_conf(),
         "openmpi-mca-params.conf": openmpi_params(site),
         "sudoers": sudoers(site),
         "nslcd.conf": nslcd_conf(),
     }
 
 
+def cgroup_conf() -> str:
+    """Slurm 24.11 loads a cgroup plugin unless told not to: the nodes' containers track job
+    processes without one (slurm.conf: proctrack/linuxproc, task/none)."""
+    return "CgroupPlugin=disabled\n"
+
+
 def openmpi_params(site: Site) -> str:
-    """OpenMPI settings for containers: TCP on the cluster interface, no CMA single-copy."""
+    """OpenMPI 5 settings for containers: TCP on the cluster interface, no CMA single-copy."""
     return (
         f"btl_tcp_if_include = {site.network.interface}\n"
-        f"oob_tcp_if_include = {site.network.interface}\n"
-        "btl_vader_single_copy_mechanism = none\n"
+        "btl_sm_single_copy_mechanism = none\n"
     )
 
 

@@ -88,6 +88,26 @@ def cmd_site(args: argparse.Namespace) -> int:
         return 1
     print(f"{args.path}: valid site {site.name!r}: {len(site.hostnames)} nodes, "
           f"{len(site.partitions)} partitions, {len(site.profiles)} profiles")
+    if args.slurm:
+        return check_slurm(site, args.slurm_access or site.slurm_access.mode)
+    return 0
+
+
+def check_slurm(site, mode: str) -> int:  # noqa: ANN001 - a Site
+    """``--slurm``: ask the site's Slurm (as the hub would) which Slurm and REST API it is."""
+    import asyncio
+
+    from hpchub.hub import connect_slurm
+    from hpchub.slurm.client import SlurmError
+    from hpchub.slurm.runner import CommandTimeout
+
+    client = connect_slurm(site, mode)
+    try:
+        about = asyncio.run(client.about())
+    except (SlurmError, CommandTimeout, OSError) as exc:
+        print(f"Slurm ({mode}): {exc}", file=sys.stderr)
+        return 1
+    print(f"Slurm ({mode}): {about}: supported")
     return 0
 
 
@@ -128,6 +148,11 @@ def parser() -> argparse.ArgumentParser:
     site_sub = site.add_subparsers(dest="site_cmd", required=True)
     validate = site_sub.add_parser("validate", help="check a site YAML file")
     validate.add_argument("path")
+    validate.add_argument("--slurm", action="store_true",
+                          help="also ask the site's Slurm (as the hub would) which Slurm and REST "
+                               "API versions it runs, and refuse one hpchub does not support")
+    validate.add_argument("--slurm-access", choices=["rest", "cli"],
+                          help="with --slurm: how to reach it (default: the site's slurm_access.mode)")
     validate.set_defaults(func=cmd_site)
     return top
 

@@ -119,7 +119,7 @@ def configure(c: Config) -> Site:
     site = load_site(settings.site_config)
     state = Path(settings.state_dir)
     mode = settings.slurm_access or site.slurm_access.mode
-    connect_slurm(site, mode, settings.slurm_cache_lifetime)
+    log_slurm_at_start(connect_slurm(site, mode, settings.slurm_cache_lifetime))
     from hpchub.spawners.poller import configure_poller
 
     configure_poller(settings.poll_interval_running, settings.poll_interval_pending,
@@ -305,6 +305,32 @@ def connect_slurm(site: Site, mode: str, cache_s: float = 60.0):  # noqa: ANN201
 
     access = site.slurm_access
     return connect(mode, access.rest_url, access.jwt_key_file, site.hub.user, cache_s)
+
+
+def log_slurm_at_start(client) -> None:  # noqa: ANN001 - a SlurmClient
+    """Say in the hub's log, as it starts, which Slurm (and REST API) it talks to, or why it
+    cannot (JupyterHub reads its config inside its event loop; elsewhere this does nothing)."""
+    import asyncio
+    import logging
+
+    log = logging.getLogger("JupyterHub")
+
+    async def check() -> None:
+        try:
+            log.info("hpchub: %s", await client.about())
+        except Exception as exc:  # noqa: BLE001 - said in words; servers stay as they are
+            log.error("hpchub: cannot use this Slurm: %s", exc)
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    task = loop.create_task(check())
+    _STARTUP_TASKS.add(task)
+    task.add_done_callback(_STARTUP_TASKS.discard)
+
+
+_STARTUP_TASKS: set = set()
 
 
 def metrics_token(state: Path) -> str:

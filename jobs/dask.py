@@ -3,8 +3,9 @@ checked before submitting, and a dashboard link that works through the hub.
 
 Safe by default: the scheduler, workers and nannies speak TLS with a certificate made for this
 cluster only (``Security.temporary()``; mutual, so a peer without it gets no connection), whose
-worker copies sit in a folder only the user can read; the scheduler's dashboard listens on the
-loopback only (the hub reaches it through jupyter-server-proxy) and workers serve none.
+worker copies sit in a folder only the user can read; the scheduler's dashboard and the workers'
+HTTP servers listen on the loopback only (the hub reaches the dashboard through
+jupyter-server-proxy).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def dask_cluster(cores: int = 4, memory: str = "8GB", *, processes: int = 1,
     from dask_jobqueue import SLURMCluster
     from distributed.security import Security
 
+    from . import dask_tls  # noqa: F401 - TLS comms that survive a peer's abrupt close
+
     site = site or installed_site()
     req = check(JobRequest(1, 1, cores, 0, partition, account, qos, time), site, user_associations())
     dask.config.set({"distributed.dashboard.link": dashboard_link()})
@@ -64,7 +67,10 @@ def dask_cluster(cores: int = 4, memory: str = "8GB", *, processes: int = 1,
         processes=processes, walltime=req.time, job_name=notebook_job_name(),
         interface=site.network.interface, job_extra_directives=extra,
         worker_extra_args=["--lifetime", worker_lifetime(req.time), "--lifetime-stagger", "30s",
-                           "--no-dashboard"],
+                           # a worker serves HTTP (metrics, health) even without a dashboard
+                           "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+                           "--preload", "hpchub.jobs.dask_tls",
+                           "--preload-nanny", "hpchub.jobs.dask_tls"],
         scheduler_options={"dashboard_address": "127.0.0.1:0"},
         **kwargs,
     )

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from .accounts import parse_associations, reservation_fields
 from .allocations import iso, parse_account_limit, parse_sacct_usage
-from .client import SlurmClient, SlurmError
+from .client import SlurmAbout, SlurmClient, SlurmError
 from .flags import BatchJob, sbatch_flags
 from .jobs import (
     LIVE_STATES,
@@ -27,6 +27,7 @@ from .jobs import (
     parse_squeue,
 )
 from .runner import CommandTimeout, Result, as_user, run, run_sync
+from .versions import check_release, release_of
 
 __all__ = ["CommandTimeout", "SlurmCLI", "SlurmError", "sbatch", "srun"]
 
@@ -55,6 +56,12 @@ def _checked(result: Result, what: str) -> Result:
 
 class SlurmCLI(SlurmClient):
     """Slurm's commands; the ``*_sync`` methods serve code without an event loop (notebooks)."""
+
+    async def about(self) -> SlurmAbout:
+        said = _checked(await run(["sinfo", "--version"], timeout=20), "sinfo").out.strip()
+        release = release_of(said)
+        check_release(release, f"this node's Slurm commands ({said or 'no version'})")
+        return SlurmAbout("cli", ".".join(map(str, release)))
 
     async def jobs(self, timeout: float = 20) -> dict[str, JobInfo]:
         return parse_squeue(_checked(await run(SQUEUE_ALL, timeout=timeout), "squeue").out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from datetime import datetime
 
 from .accounts import AssociationCache
@@ -18,8 +19,8 @@ from .flags import BatchJob
 from .jobs import JobInfo, ServerJob
 from .runner import CommandTimeout
 
-__all__ = ["CommandTimeout", "SlurmClient", "SlurmError", "SlurmUnavailable", "connect",
-           "slurm", "use"]
+__all__ = ["CommandTimeout", "SlurmAbout", "SlurmClient", "SlurmError", "SlurmUnavailable",
+           "connect", "slurm", "use"]
 
 
 class SlurmError(RuntimeError):
@@ -30,8 +31,29 @@ class SlurmUnavailable(SlurmError):
     """The scheduler did not answer usefully (slurmrestd down, 5xx, an unreadable answer)."""
 
 
+@dataclass(frozen=True)
+class SlurmAbout:
+    """What a client talks to."""
+
+    backend: str  # "rest" or "cli"
+    release: str  # Slurm's, e.g. "24.11.5"
+    apis: tuple[str, ...] = ()  # REST API versions the slurmrestd serves (rest)
+    api: str | None = None  # the one spoken (rest)
+
+    def __str__(self) -> str:
+        if self.backend == "rest":
+            return (f"Slurm {self.release} through slurmrestd, REST API {self.api or 'none'} "
+                    f"(served: {', '.join(self.apis) or 'none'})")
+        return f"Slurm {self.release} through its commands"
+
+
 class SlurmClient(ABC):
     """What hpchub asks of Slurm. Associations and reservations are cached here."""
+
+    @abstractmethod
+    async def about(self) -> SlurmAbout:
+        """Which Slurm (and REST API) this client talks to; ``UnsupportedSlurm`` when hpchub
+        cannot talk to it, in words."""
 
     def __init__(self, cache_s: float = 60.0):
         self.associations_cache = AssociationCache(cache_s)

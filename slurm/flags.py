@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .jobs import SERVER_JOB_NAME
+from .times import walltime_minutes
 
 
 class ServerRequest(Protocol):
@@ -67,8 +68,7 @@ class BatchJob:
 def server_job(req: ServerRequest, home: str, comment: str,
                output: str = "~/.hpchub-jupyter-%j.log") -> BatchJob:
     """The job of a server (``output``: its log, ``~`` being ``home``). Its script stops the
-    server before the time limit by itself: slurmrestd cannot ask for ``--signal=B:...``
-    (only sbatch may), so neither backend does."""
+    server before the time limit by itself, the same way with either backend."""
     if output.startswith("~/"):
         output = f"{home}/{output[2:]}"
     return BatchJob(name=SERVER_JOB_NAME, partition=req.partition, nodes=req.nodes,
@@ -88,17 +88,17 @@ def sbatch_flags(job: BatchJob) -> list[str]:
                        gpus_per_node=job.gpus_per_node)]
 
 
-def rest_job(job: BatchJob, environment: dict[str, str]) -> dict[str, object]:
-    """slurmrestd 0.0.38's job description of a server job (its keys are sbatch's options;
-    note ``requeue: false`` would turn requeueing *on*, so only ``no_requeue`` is sent)."""
+def rest_job(job: BatchJob, environment: dict[str, str], script: str) -> dict[str, object]:
+    """slurmrestd's (v0.0.40-v0.0.42) job description of a server job: sbatch's options under
+    the API's names (minutes for the time limit, GPUs as a TRES per node)."""
     desc: dict[str, object] = {
-        "name": job.name, "partition": job.partition, "nodes": str(job.nodes),
-        "time_limit": job.time, "current_working_directory": job.workdir,
-        "standard_output": job.output, "comment": job.comment, "no_requeue": True,
-        "environment": environment,
+        "script": script, "name": job.name, "partition": job.partition, "nodes": str(job.nodes),
+        "time_limit": walltime_minutes(job.time), "current_working_directory": job.workdir,
+        "standard_output": job.output, "comment": job.comment, "requeue": False,
+        "environment": [f"{key}={value}" for key, value in environment.items()],
     }
     optional = {"account": job.account, "qos": job.qos, "reservation": job.reservation,
-                "gpus_per_node": str(job.gpus_per_node) if job.gpus_per_node else None}
+                "tres_per_node": f"gres/gpu:{job.gpus_per_node}" if job.gpus_per_node else None}
     return {**desc, **{key: value for key, value in optional.items() if value}}
 
 

@@ -1,5 +1,6 @@
-"""The ``rest`` backend: slurmrestd (OpenAPI v0.0.38, ``rest_auth/jwt``) for a hub off the
-cluster, with no munge key, Slurm config, Slurm binaries or sudo.
+"""The ``rest`` backend: slurmrestd (``rest_auth/jwt``) for a hub off the cluster, with no munge
+key, Slurm config, Slurm binaries or sudo. It speaks the newest OpenAPI version both it and the
+slurmrestd know (:mod:`.versions`), found from ``GET /openapi/v3`` at the first call.
 
 Every call carries a short-lived token of the user it acts for (:mod:`.tokens`): submit and
 cancel as the server's user, reads (all jobs in one request) as the hub's own account. A
@@ -21,26 +22,26 @@ from urllib.parse import quote, urlencode
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from . import rest_parse
-from .allocations import iso
-from .client import SlurmClient, SlurmError, SlurmUnavailable
+from .client import SlurmAbout, SlurmClient, SlurmError, SlurmUnavailable
 from .flags import BatchJob, rest_job
 from .jobs import LIVE_STATES, SERVER_JOB_NAME, JobInfo, ServerJob, notebook_job_name
 from .runner import CommandTimeout
 from .tokens import TokenMinter
+from .versions import ApiVersion, check_release, choose, offered, release_of
 
 log = logging.getLogger("hpchub.slurm")
 
-API = "v0.0.38"
 LIVE = set(LIVE_STATES.split(","))
-# A refused token: SLURM_PROTOCOL_AUTHENTICATION_ERROR, ESLURM_AUTH_*, and the "zero bytes"
-# of a controller that closes the connection on a token it rejects (as 22.05's does).
-AUTH_ERRORS = {1007, 5005, *range(6000, 6100)}
+# A refused token: SLURM_PROTOCOL_AUTHENTICATION_ERROR and ESLURM_AUTH_* (slurmrestd answers
+# HTTP 511 or 401); slurmdbd's "Failed to open slurmdbd connection, authentication error" (7000).
+AUTH_ERRORS = {1007, *range(6000, 6100)}
+DB_CONNECTION = 7000
 MAX_CONNECTIONS = 32  # requests in flight to slurmrestd at once (it queues what its threads cannot take)
 UNSENT_RETRIES_S = (1.0, 3.0)  # pauses before sending again a request that never left
 # How far the hub's clock may run ahead of slurmctld's (NTP keeps them far closer) without a
 # change to a job being missed by "has anything changed since?" (see SlurmREST.jobs).
 CLOCK_SLACK_S = 10
-NOT_MODIFIED = object()  # slurmrestd's HTTP 304: no job changed since update_time
+NOT_MODIFIED = object()  # no job changed since update_time
 
 
 class TokenRefused(SlurmError):
@@ -65,6 +66,9 @@ class SlurmREST(SlurmClient):
         self._http: AsyncHTTPClient | None = None
         self._listed: dict[str, JobInfo] | None = None  # the last full job list ...
         self._listed_at = 0.0  # ... and when it was asked for (the hub's clock)
+        self._api: ApiVersion | None = None
+        self._about: SlurmAbout | None = None
+        self._finding = asyncio.Lock()
 
     @property
     def http(self) -> AsyncHTTPClient:
@@ -132,29 +136,71 @@ class SlurmREST(SlurmClient):
                           for e in errors if e.get("description") or e.get("error"))
         if response.code == 304:
             return NOT_MODIFIED
-        if response.code in (401, 403) or numbers & AUTH_ERRORS:
+        if response.code in (401, 403, 511) or numbers & AUTH_ERRORS or (
+                DB_CONNECTION in numbers and "authentication error" in words):
             raise TokenRefused(f"the scheduler refused the request: {words or response.code}")
         if payload is None:
             raise SlurmUnavailable(f"slurmrestd answered HTTP {response.code} without valid JSON")
-        if response.code >= 500 and not errors:
-            raise SlurmUnavailable(f"slurmrestd answered HTTP {response.code}")
+        if response.code in (502, 503, 504) or (response.code >= 500 and not errors):
+            raise SlurmUnavailable(f"slurmrestd answered HTTP {response.code}"
+                                   + (f": {words}" if words else ""))
+        if warnings := payload.get("warnings") if isinstance(payload, dict) else None:
+            log.debug("slurmrestd warned on %s %s: %s", method, path, str(warnings)[:500])
         if response.code != 200 or errors:
             raise SlurmError(words or f"slurmrestd answered HTTP {response.code}")
         return payload
 
+    # -- which API -------------------------------------------------------------------------
+    async def api(self) -> ApiVersion:
+        """The API version spoken with this slurmrestd (found once, at the first call)."""
+        if self._api is None:
+            async with self._finding:
+                if self._api is None:
+                    await self._find_api()
+        assert self._api is not None
+        return self._api
+
+    async def _find_api(self) -> None:
+        spec = await self.call("GET", "/openapi/v3", self.hub_user, timeout=60)
+        where = f"slurmrestd at {self.url}"
+        info = spec.get("info") if isinstance(spec, dict) else None
+        version_text = str(info.get("version", "")) if isinstance(info, dict) else ""
+        release = release_of(version_text)
+        apis = offered(spec)
+        self._about = SlurmAbout("rest", ".".join(map(str, release)) if release else "unknown",
+                                 apis, None)
+        check_release(release, where)
+        chosen = choose(apis, where)
+        self._about = SlurmAbout("rest", self._about.release, apis, chosen.name)
+        self._api = chosen
+        log.info("Slurm %s through %s: REST API %s (it serves %s)", self._about.release, where,
+                 chosen.name, ", ".join(apis))
+
+    async def about(self) -> SlurmAbout:
+        await self.api()
+        assert self._about is not None
+        return self._about
+
+    async def path(self, what: str, **names: str) -> str:
+        return (await self.api()).path(what, **names)
+
     async def _get_jobs(self, timeout: float, query: dict[str, str] | None = None) -> Any:
-        payload = await self.call("GET", f"/slurm/{API}/jobs", self.hub_user, query=query,
+        """A job list (or ``NOT_MODIFIED``, only to a list asked with ``update_time``)."""
+        payload = await self.call("GET", await self.path("jobs"), self.hub_user, query=query,
                                   timeout=timeout)
-        if payload is NOT_MODIFIED and not query:
-            raise SlurmUnavailable("slurmrestd answered 'not modified' to a full job list")
+        if payload is NOT_MODIFIED or rest_parse.unchanged(payload):
+            if not query:
+                raise SlurmUnavailable("slurmrestd answered 'not modified' to a full job list")
+            return NOT_MODIFIED
         return payload
 
     # -- jobs ------------------------------------------------------------------------------
     async def jobs(self, timeout: float = 20) -> dict[str, JobInfo]:
         """Every job. After one full list, slurmrestd is asked for jobs changed since then and
-        answers 304 while none has (slurmctld compares with its own last job change), so
-        1,000 unchanged jobs cost one small answer instead of megabytes of JSON to parse.
-        Elapsed times of running jobs are those of the last full list."""
+        answers with none and a warning while none has (slurmctld compares with its own last
+        job change; any change brings the whole list), so 1,000 unchanged jobs cost one small
+        answer instead of megabytes of JSON to parse. Elapsed times of running jobs are those
+        of the last full list."""
         asked = time.time()
         since = {"update_time": str(int(self._listed_at - CLOCK_SLACK_S))} if self._listed else None
         payload = await self._get_jobs(timeout, since)
@@ -169,16 +215,16 @@ class SlurmREST(SlurmClient):
         return rest_parse.server_jobs(payload, SERVER_JOB_NAME, LIVE)
 
     async def comment(self, job_id: str, timeout: float = 60) -> str:
-        payload = await self.call("GET", f"/slurm/{API}/job/{quote(job_id)}", self.hub_user,
-                                  timeout=timeout)
+        payload = await self.call("GET", await self.path("job", job_id=quote(job_id)),
+                                  self.hub_user, timeout=timeout)
         return rest_parse.comment(payload, job_id)
 
     async def submit(self, user: str, job: BatchJob, script: str, timeout: float = 60) -> str:
         # The batch shell starts with this environment only (sbatch would pass the caller's).
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": job.workdir, "USER": user,
                "LOGNAME": user, "LANG": "C.UTF-8"}
-        body = {"script": script, "job": rest_job(job, env)}
-        path = f"/slurm/{API}/job/submit"
+        body = {"job": rest_job(job, env, script)}
+        path = await self.path("submit")
         try:  # a timeout is never retried: its job may exist (the reconciler cancels it)
             payload = await self.call("POST", path, user, body=body, timeout=timeout, renew=False)
         except TokenRefused:
@@ -195,8 +241,11 @@ class SlurmREST(SlurmClient):
             raise SlurmError(str(exc)) from None
 
     async def cancel(self, user: str, job_id: str, timeout: float = 30) -> None:
-        await self.call("DELETE", f"/slurm/{API}/job/{quote(job_id)}", user,
-                        query={"signal": "KILL"}, timeout=timeout)
+        payload = await self.call("DELETE", await self.path("job", job_id=quote(job_id)), user,
+                                  query={"signal": "KILL"}, timeout=timeout)
+        refused = rest_parse.cancel_refusals(payload)
+        if refused:
+            raise SlurmError(f"Slurm did not cancel job {job_id}: {refused}")
 
     async def cancel_notebook_jobs(self, user: str, server_name: str, timeout: float = 30) -> None:
         payload = await self._get_jobs(timeout)
@@ -206,26 +255,21 @@ class SlurmREST(SlurmClient):
 
     # -- what the user may use -------------------------------------------------------------
     async def _fetch_associations(self, user: str) -> dict[str, tuple[str, ...]]:
-        payload = await self.call("GET", f"/slurmdb/{API}/associations", user,
+        payload = await self.call("GET", await self.path("associations"), user,
                                   query={"user": user})
         return rest_parse.associations(payload)
 
     async def _fetch_node_limit(self, account: str, user: str) -> int | None:
-        payload = await self.call("GET", f"/slurmdb/{API}/associations", user,
+        payload = await self.call("GET", await self.path("associations"), user,
                                   query={"account": account})
         return rest_parse.account_node_limit(payload, account)
 
     async def _fetch_node_seconds(self, account: str, since: datetime,
                                   user: str) -> list[tuple[int, float]]:
-        try:
-            payload = await self.call("GET", f"/slurmdb/{API}/jobs", user,
-                                      query={"account": account, "start_time": iso(since)})
-        except SlurmError as exc:
-            if str(exc) == "Nothing found":  # 22.05's answer to a query that matches no job
-                return []
-            raise
+        payload = await self.call("GET", await self.path("accounting"), user,
+                                  query={"account": account, "start_time": str(int(since.timestamp()))})
         return rest_parse.node_seconds(payload, time.time())
 
     async def _fetch_reservations(self) -> list[dict[str, str]]:
-        payload = await self.call("GET", f"/slurm/{API}/reservations", self.hub_user)
+        payload = await self.call("GET", await self.path("reservations"), self.hub_user)
         return rest_parse.reservations(payload, time.time())

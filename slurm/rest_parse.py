@@ -1,4 +1,4 @@
-"""slurmrestd (OpenAPI v0.0.38) answers -> the same records the ``cli`` backend makes.
+"""slurmrestd (OpenAPI v0.0.40-v0.0.42) answers -> the same records the ``cli`` backend makes.
 
 JSON keeps user text (job names, comments) in its own strings, so nothing can forge a record;
 but a broken or unknown answer must still never read as "the job ended". A record without a
@@ -18,12 +18,17 @@ from .jobs import JOB_ID, NAME, USER, JobInfo, ServerJob
 
 log = logging.getLogger("hpchub.slurm")
 
-# job_state_string() of Slurm 22.05: base states and the flags it prints instead of them.
-STATES = frozenset(
+# A job's state is a list: one base state, then flags. squeue prints the first of these flags
+# that is set, else the base state (job_state_string() in Slurm's slurm_protocol_defs.c).
+BASE_STATES = frozenset(
     "PENDING RUNNING SUSPENDED COMPLETED CANCELLED FAILED TIMEOUT NODE_FAIL PREEMPTED BOOT_FAIL "
-    "DEADLINE OUT_OF_MEMORY COMPLETING CONFIGURING RESIZING RESV_DEL_HOLD REQUEUED REQUEUE_FED "
-    "REQUEUE_HOLD SPECIAL_EXIT STOPPED REVOKED SIGNALING STAGE_OUT POWER_UP_NODE UPDATE_DB".split())
+    "DEADLINE OUT_OF_MEMORY".split())
+SHOWN_FLAGS = ("COMPLETING", "STAGE_OUT", "CONFIGURING", "RESIZING", "REQUEUED", "REQUEUE_FED",
+               "REQUEUE_HOLD", "SPECIAL_EXIT", "STOPPED", "REVOKED", "RESV_DEL_HOLD", "SIGNALING")
+STATES = BASE_STATES | frozenset(SHOWN_FLAGS)
 UNKNOWN = "UNKNOWN"
+NO_CHANGE = "No job changes since update_time"  # the warning of an unchanged job list
+ALREADY_DONE = {2017, 2021}  # ESLURM_INVALID_JOB_ID (gone), ESLURM_ALREADY_DONE: nothing to cancel
 
 
 class BadAnswer(SlurmUnavailable):
@@ -32,6 +37,42 @@ class BadAnswer(SlurmUnavailable):
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(value: Any) -> int | None:
+    """An integer Slurm may leave unset or infinite: ``{"set": true, "infinite": false,
+    "number": N}`` -> N; unset or infinite -> None (a bare integer is taken as it is)."""
+    if isinstance(value, dict):
+        if value.get("set") is True and value.get("infinite") is False:
+            return _int(value.get("number"))
+        return None
+    return _int(value)
+
+
+def _known(value: Any) -> bool:
+    """True for a well-formed number object (set, unset or infinite) or integer."""
+    return _int(value) is not None or (
+        isinstance(value, dict) and isinstance(value.get("set"), bool)
+        and isinstance(value.get("infinite"), bool) and _int(value.get("number")) is not None)
+
+
+def state_of(value: Any) -> str | None:
+    """The one word squeue prints for a job's state list; None when it is not one Slurm sends."""
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        return None
+    base = [s for s in value if s in BASE_STATES]
+    if len(base) != 1:
+        return None
+    return next((flag for flag in SHOWN_FLAGS if flag in value), base[0])
+
+
+def unchanged(payload: Any) -> bool:
+    """slurmrestd's answer to a job list asked with ``update_time`` when no job changed since:
+    no jobs and the warning that says so (an empty cluster answers without it)."""
+    warnings = payload.get("warnings") if isinstance(payload, dict) else None
+    return (isinstance(payload, dict) and payload.get("jobs") == [] and isinstance(warnings, list)
+            and any(isinstance(w, dict) and str(w.get("description", "")).startswith(NO_CHANGE)
+                    for w in warnings))
 
 
 def _str(value: Any, limit: int = 4000) -> str | None:
@@ -65,20 +106,19 @@ def _timestamp(epoch: int | None) -> str:
 
 def job_info(record: dict, now: float) -> JobInfo:
     job_id, user = _identity(record)
-    state = _str(record.get("job_state"), 40)
+    state = state_of(record.get("job_state"))
     reason = _str(record.get("state_reason"), 200)
     nodes = _str(record.get("nodes"))
     partition = _str(record.get("partition"), 400)
-    start, end = _int(record.get("start_time")), _int(record.get("end_time"))
-    priority, limit = record.get("priority"), record.get("time_limit")
-    fields_ok = (state in STATES and reason is not None and nodes is not None
-                 and partition is not None and start is not None and end is not None
-                 and (priority is None or _int(priority) is not None)
-                 and (limit is None or _int(limit) is not None))
+    fields = [record.get(k) for k in ("start_time", "end_time", "priority", "time_limit")]
+    fields_ok = (state is not None and reason is not None and nodes is not None
+                 and partition is not None and all(_known(f) for f in fields))
     if not fields_ok:
         log.error("slurmrestd sent job %s with unexpected fields (state %r): its state is "
-                  "unknown until Slurm answers properly", job_id, str(state)[:40])
+                  "unknown until Slurm answers properly", job_id, str(record.get("job_state"))[:60])
         return JobInfo(job_id, UNKNOWN, "", "", "", "", 0, user)
+    start, end, priority, limit = (_number(f) for f in fields)
+    start, end = start or 0, end or 0
     running = state in ("RUNNING", "SUSPENDED", "COMPLETING")
     elapsed = None
     if start and start <= now:
@@ -88,7 +128,7 @@ def job_info(record: dict, now: float) -> JobInfo:
 
 
 def parse_jobs(payload: Any, now: float) -> dict[str, JobInfo]:
-    """Jobs by id from ``GET /slurm/v0.0.38/jobs``; :class:`BadAnswer` if unusable."""
+    """Jobs by id from ``GET /slurm/<v>/jobs``; :class:`BadAnswer` if unusable."""
     return {info.job_id: info for info in (job_info(r, now) for r in job_list(payload))}
 
 
@@ -97,8 +137,8 @@ def server_jobs(payload: Any, name: str, live: set[str]) -> list[ServerJob]:
     found = []
     for record in job_list(payload):
         job_id, user = _identity(record)
-        submitted = _int(record.get("submit_time"))
-        if record.get("name") == name and record.get("job_state") in live and submitted:
+        submitted = _number(record.get("submit_time"))
+        if record.get("name") == name and state_of(record.get("job_state")) in live and submitted:
             found.append(ServerJob(job_id, user, float(submitted)))
     return found
 
@@ -108,7 +148,8 @@ def job_ids_named(payload: Any, user: str, name: str, live: set[str]) -> list[st
     ids = []
     for record in job_list(payload):
         job_id, owner = _identity(record)
-        if owner == user and record.get("name") == name and record.get("job_state") in live:
+        if owner == user and record.get("name") == name and \
+                state_of(record.get("job_state")) in live:
             ids.append(job_id)
     return ids
 
@@ -116,7 +157,7 @@ def job_ids_named(payload: Any, user: str, name: str, live: set[str]) -> list[st
 def job_ids_commented(payload: Any, user: str, text: str, live: set[str]) -> list[str]:
     """Ids of ``user``'s live jobs whose whole comment is ``text``."""
     return [str(r["job_id"]) for r in job_list(payload) if _identity(r)[1] == user
-            and r.get("comment") == text and r.get("job_state") in live]
+            and r.get("comment") == text and state_of(r.get("job_state")) in live]
 
 
 def comment(payload: Any, job_id: str) -> str:
@@ -128,7 +169,7 @@ def comment(payload: Any, job_id: str) -> str:
 
 
 def associations(payload: Any) -> dict[str, tuple[str, ...]]:
-    """``GET /slurmdb/v0.0.38/associations?user=U`` -> {account: QOS names}."""
+    """``GET /slurmdb/<v>/associations?user=U`` -> {account: QOS names}."""
     rows = payload.get("associations") if isinstance(payload, dict) else None
     if not isinstance(rows, list):
         raise BadAnswer("slurmrestd's associations answer has no 'associations' array")
@@ -142,7 +183,7 @@ def associations(payload: Any) -> dict[str, tuple[str, ...]]:
 
 
 def account_node_limit(payload: Any, account: str) -> int | None:
-    """``GET /slurmdb/v0.0.38/associations?account=A`` -> the account's own (user-less) row's
+    """``GET /slurmdb/<v>/associations?account=A`` -> the account's own (user-less) row's
     ``GrpTRESMins`` node-minutes, None when it sets none."""
     rows = payload.get("associations") if isinstance(payload, dict) else None
     if not isinstance(rows, list):
@@ -158,19 +199,19 @@ def account_node_limit(payload: Any, account: str) -> int | None:
 
 
 def node_seconds(payload: Any, now: float) -> list[tuple[int, float]]:
-    """``GET /slurmdb/v0.0.38/jobs`` -> (nodes, seconds run so far) of each job record."""
+    """``GET /slurmdb/<v>/jobs`` -> (nodes, seconds run so far) of each job record."""
     out = []
     for record in job_list(payload):
         times = record.get("time") if isinstance(record.get("time"), dict) else {}
-        start, end = _int(times.get("start")) or 0, _int(times.get("end")) or 0
-        nodes = _int(record.get("allocation_nodes")) or 0
+        start, end = _number(times.get("start")) or 0, _number(times.get("end")) or 0
+        nodes = _number(record.get("allocation_nodes")) or 0
         if start > 0:
             out.append((nodes, float(max(0, (end or int(now)) - start))))
     return out
 
 
 def reservations(payload: Any, now: float) -> list[dict[str, str]]:
-    """``GET /slurm/v0.0.38/reservations`` -> the fields ``accounts.usable_reservations`` reads
+    """``GET /slurm/<v>/reservations`` -> the fields ``accounts.usable_reservations`` reads
     (as ``scontrol show reservation`` names them)."""
     rows = payload.get("reservations") if isinstance(payload, dict) else None
     if not isinstance(rows, list):
@@ -179,7 +220,7 @@ def reservations(payload: Any, now: float) -> list[dict[str, str]]:
     for row in rows:
         if not isinstance(row, dict):
             continue
-        start, end = _int(row.get("start_time")) or 0, _int(row.get("end_time")) or 0
+        start, end = _number(row.get("start_time")) or 0, _number(row.get("end_time")) or 0
         out.append({
             "ReservationName": _str(row.get("name"), 64) or "",
             "State": "ACTIVE" if start <= now < end else "INACTIVE",
@@ -191,8 +232,22 @@ def reservations(payload: Any, now: float) -> list[dict[str, str]]:
 
 
 def job_id_of(payload: Any) -> str:
-    """The new job's id from ``POST /slurm/v0.0.38/job/submit``."""
+    """The new job's id from ``POST /slurm/<v>/job/submit``."""
     job_id = _int(payload.get("job_id")) if isinstance(payload, dict) else None
     if job_id is None or not JOB_ID.fullmatch(str(job_id)):
         raise BadAnswer(f"slurmrestd returned no job id: {str(payload)[:200]!r}")
     return str(job_id)
+
+
+def cancel_refusals(payload: Any) -> str:
+    """Slurm's words for a cancel it refused, from ``DELETE /slurm/<v>/job/<id>`` (answered 200
+    whatever happened to the job); "" when it was cancelled or had already ended."""
+    statuses = payload.get("status") if isinstance(payload, dict) else None
+    words = []
+    for status in statuses if isinstance(statuses, list) else []:
+        error = status.get("error") if isinstance(status, dict) else None
+        code = _int(error.get("code")) if isinstance(error, dict) else None
+        if code and code not in ALREADY_DONE:
+            words.append(_str(error.get("message"), 300) or _str(error.get("string"), 300)
+                         or f"error {code}")
+    return "; ".join(words)

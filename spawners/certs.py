@@ -65,6 +65,11 @@ def issue(ca_key_pem: bytes, ca_cert_pem: bytes, trust_pem: str, common_name: st
         .not_valid_after(now + VALID_FOR)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        # Python 3.13's default contexts verify strictly (VERIFY_X509_STRICT): a certificate
+        # must name its issuer's key.
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                       critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

@@ -27,7 +27,12 @@ def ca():
             .public_key(key.public_key()).serial_number(1)
             .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
+                                         key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256()))  # a CA as JupyterHub's (certipy) makes it
     key_pem = key.private_bytes(serialization.Encoding.PEM,
                                 serialization.PrivateFormat.TraditionalOpenSSL,
                                 serialization.NoEncryption())
@@ -45,6 +50,7 @@ def handshake(server_files: dict, ca_pem: bytes, hostname: str) -> None:
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(server_files["cert"], server_files["key"])
     client_ctx = ssl.create_default_context(cadata=ca_pem.decode())
+    client_ctx.verify_flags |= ssl.VERIFY_X509_STRICT  # Python 3.13's default, as on the nodes
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
 

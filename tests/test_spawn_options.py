@@ -92,7 +92,7 @@ def test_hostile_values_never_reach_a_request(field, value):
     assert req.reservation in (None, *ALICE.reservations)
     assert 1 <= req.nodes <= 3
     job = server_job(req, "/home/alice", "hpchub:alice/x")
-    for arg in [*sbatch_flags(job), *map(str, rest_job(job, {}).values())]:
+    for arg in [*sbatch_flags(job), *map(str, rest_job(job, {}, "").values())]:
         assert "\n" not in arg and "$(" not in arg and "`" not in arg
 
 
@@ -127,15 +127,15 @@ def test_server_flags_carry_every_choice():
     for flag in ["--partition=regular", "--nodes=2", "--account=desi", "--qos=debug",
                  "--reservation=desi-hack", "--no-requeue", "--chdir=/home/alice"]:
         assert flag in argv
-    desc = rest_job(job, {"HOME": "/home/alice"})
+    desc = rest_job(job, {"HOME": "/home/alice"}, "#!/bin/sh\n")
     assert {k: desc[k] for k in ("partition", "nodes", "account", "qos", "reservation",
-                                 "current_working_directory", "no_requeue")} == {
+                                 "current_working_directory", "requeue")} == {
         "partition": "regular", "nodes": "2", "account": "desi", "qos": "debug",
         "reservation": "desi-hack", "current_working_directory": "/home/alice",
-        "no_requeue": True}
-    assert "requeue" not in desc  # slurmrestd turns requeueing on for any "requeue" value
+        "requeue": False}
     gpu = server_job(parse_request(SITE, {"profile": "gpu"}, ALICE), "/home/alice", "c")
-    assert "--gpus-per-node=2" in sbatch_flags(gpu) and rest_job(gpu, {})["gpus_per_node"] == "2"
+    assert "--gpus-per-node=2" in sbatch_flags(gpu)
+    assert rest_job(gpu, {}, "")["tres_per_node"] == "gres/gpu:2"
 
 
 def test_unknown_keys_answer_is_bounded():

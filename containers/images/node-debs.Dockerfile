@@ -1,6 +1,6 @@
-# The Debian packages of cluster nodes (node-packages.txt: Slurm 22.05 with munge, slurmdbd on
-# MariaDB, slurmrestd, slapd, PostgreSQL, sudo), installed while the runtime's Python packages
-# install in their own stage; node.Dockerfile adds the runtime.
+# The Debian packages of cluster nodes (node-packages.txt: Slurm 24.11 with munge and Debian's
+# auth/jwt plugin, slurmdbd on MariaDB, slurmrestd, slapd, PostgreSQL, sudo), installed while
+# the runtime's Python packages install in their own stage; node.Dockerfile adds the runtime.
 FROM hpchub/stage:system
 COPY node-packages.txt /tmp/
 RUN apt-get update \

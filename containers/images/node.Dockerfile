@@ -4,7 +4,6 @@ FROM hpchub/stage:node-debs
 COPY --from=hpchub/stage:runtime /opt/hpchub/ /opt/hpchub/
 RUN (test -s /etc/munge/munge.key || mungekey --create --keyfile=/etc/munge/munge.key) \
  && chown munge:munge /etc/munge/munge.key && chmod 0400 /etc/munge/munge.key
-COPY --from=hpchub/stage:auth-jwt /tmp/auth_jwt.so /usr/lib/x86_64-linux-gnu/slurm-wlm/auth_jwt.so
 COPY chp/ /opt/chp/
 COPY wheels/ install-hpchub.sh /tmp/wheels/
 RUN sh /tmp/wheels/install-hpchub.sh

@@ -1,8 +1,8 @@
 # The testbed's images are built from the files in this folder (hpchub/containers/image.py):
-# system -> runtime, auth-jwt, node-debs (built at once) -> node, hub, hub-cli.
+# system -> runtime, node-debs (built at once) -> node, hub, hub-cli. Debian 13 ("trixie").
 # This stage: Debian packages every node and the hub share (no compilers: the Python packages
-# are wheels; only auth-jwt compiles, with its own).
-FROM debian:bookworm
+# are wheels).
+FROM debian:trixie
 ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8
 # Daemons are started by node_init, never by package scripts during the build.
 RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d \

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from hpchub.containers.engine import PYTHON as PYTHON_VERSION
 
 PYTHON = "/opt/hpchub/venv/bin/python"
 MPI_SCRIPT = """
@@ -102,4 +103,4 @@ def test_runtime_is_the_hpchub_wheel_and_world_readable(testbed):
                           "import hpchub.spawners, hpchub.jobs, mpi4py, ipyparallel, dask_jobqueue;"
                           "print(hpchub.spawners.__file__)")
     assert done.ok, done.output
-    assert "/opt/hpchub/venv/lib/python3.11/site-packages/hpchub/spawners/" in done.output
+    assert f"/opt/hpchub/venv/lib/{PYTHON_VERSION}/site-packages/hpchub/spawners/" in done.output

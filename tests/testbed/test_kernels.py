@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hpchub.containers.engine import PYTHON
 from playwright.sync_api import expect
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -20,7 +21,7 @@ from hubclient import HubUser  # noqa: E402
 ROOT = "/global/common/software/jupyter/kernels"
 ENVS = "/global/common/software/desi-envs"
 WORK = "/home/desi/releases"
-RUNTIME_SITE = "/opt/hpchub/venv/lib/python3.11/site-packages"
+RUNTIME_SITE = f"/opt/hpchub/venv/lib/{PYTHON}/site-packages"
 VERSION_CODE = "import desiver, sys; print(desiver.__version__, sys.prefix)"
 
 
@@ -44,7 +45,7 @@ def desi(testbed, *args: str):
 def make_env(testbed, version: str, with_ipykernel: bool = True) -> str:
     """A real venv with its own `desiver` package; ipykernel comes from the site runtime."""
     prefix = f"{ENVS}/{version}"
-    site = f"{prefix}/lib/python3.11/site-packages"
+    site = f"{prefix}/lib/{PYTHON}/site-packages"
     pth = f"echo {RUNTIME_SITE} > {site}/zz-hpchub-runtime.pth" if with_ipykernel else "true"
     out = sh(testbed, f"rm -rf {prefix} && /usr/bin/python3 -m venv --without-pip {prefix} && "
              f"mkdir {site}/desiver && echo '__version__ = \"{version}\"' > {site}/desiver/__init__.py"

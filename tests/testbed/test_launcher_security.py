@@ -53,6 +53,15 @@ def dask(addr, scheme, security):
     c = Client(f"{scheme}://{addr}", timeout="5s", security=security)
     return {"got": c.run_on_scheduler(pwn)}
 
+def http(addr):
+    # A dashboard or metrics server answering anyone (it must not listen off the loopback).
+    import urllib.error, urllib.request
+    try:
+        with urllib.request.urlopen(f"http://{addr}/health", timeout=5) as answer:
+            return {"got": f"HTTP {answer.status}"}
+    except urllib.error.HTTPError as answer:  # any HTTP answer at all
+        return {"got": f"HTTP {answer.code}"}
+
 def ipp_client(addr):
     # An ipyparallel client that knows every port of alice's controller (copied from her
     # connection file by the test, as a network scan would find them), not her key, and
@@ -70,6 +79,7 @@ for addr in sockets:
         from distributed.security import Security
         attempt(addr, "dask tcp", lambda a=addr: dask(a, "tcp", None))
         attempt(addr, "dask tls", lambda a=addr: dask(a, "tls", Security.temporary()))
+        attempt(addr, "http", lambda a=addr: http(a))
     else:
         attempt(addr, "ipp client", lambda a=addr: ipp_client(a))
 os._exit(0)
@@ -154,7 +164,7 @@ def test_another_user_cannot_use_a_members_dask_cluster(testbed, alice):
         exposed = {s for s in opened if not loopback(s[1])}
         assert len(exposed) >= 3, opened  # the scheduler, a worker and its nanny
         attempts = attack(testbed, exposed, "dask")
-        assert len(attempts) == 2 * len(exposed)
+        assert len(attempts) == 3 * len(exposed)
         assert_nothing_ran(testbed, attempts)
         assert scheduler.startswith("tls://"), scheduler
         # The dashboard is on the loopback only, and still opens through the hub for alice.
