@@ -27,7 +27,7 @@ from .flags import BatchJob, rest_job
 from .jobs import LIVE_STATES, SERVER_JOB_NAME, JobInfo, ServerJob, notebook_job_name
 from .runner import CommandTimeout
 from .tokens import TokenMinter
-from .versions import ApiVersion, check_release, choose, offered, release_of
+from .versions import SPOKEN, ApiVersion, check_release, choose, offered, release_of
 
 log = logging.getLogger("hpchub.slurm")
 
@@ -38,10 +38,17 @@ AUTH_ERRORS = {1007, *range(6000, 6100)}
 DB_CONNECTION = 7000
 MAX_CONNECTIONS = 32  # requests in flight to slurmrestd at once (it queues what its threads cannot take)
 UNSENT_RETRIES_S = (1.0, 3.0)  # pauses before sending again a request that never left
-# How far the hub's clock may run ahead of slurmctld's (NTP keeps them far closer) without a
-# change to a job being missed by "has anything changed since?" (see SlurmREST.jobs).
+# "Has anything changed since?" asks a little further back than the last full list (see
+# SlurmREST.jobs): slurmrestd's clock and slurmctld's, and the request's own time in transit.
 CLOCK_SLACK_S = 10
 NOT_MODIFIED = object()  # no job changed since update_time
+
+
+def ago(seconds: float) -> str:
+    """A time for slurmrestd's queries, relative to its own clock (``now-N seconds``): every API
+    version takes it (v0.0.40 and v0.0.41 refuse epoch seconds), and neither time zones nor the
+    hub's clock come into it."""
+    return f"now-{max(0, int(seconds) + 1)}seconds"
 
 
 class TokenRefused(SlurmError):
@@ -56,7 +63,7 @@ class SlurmREST(SlurmClient):
     """A slurmrestd client; ``hub_user`` is the account reads act as."""
 
     def __init__(self, url: str, jwt_key_file: str, hub_user: str, token_lifetime_s: int = 600,
-                 cache_s: float = 60.0):
+                 cache_s: float = 60.0, spoken: tuple[str, ...] = SPOKEN):
         super().__init__(cache_s)
         self.url = url.rstrip("/")
         self.hub_user = hub_user
@@ -67,6 +74,7 @@ class SlurmREST(SlurmClient):
         self._listed: dict[str, JobInfo] | None = None  # the last full job list ...
         self._listed_at = 0.0  # ... and when it was asked for (the hub's clock)
         self._api: ApiVersion | None = None
+        self.spoken = spoken  # the API versions this client may choose from
         self._about: SlurmAbout | None = None
         self._finding = asyncio.Lock()
 
@@ -170,7 +178,7 @@ class SlurmREST(SlurmClient):
         self._about = SlurmAbout("rest", ".".join(map(str, release)) if release else "unknown",
                                  apis, None)
         check_release(release, where)
-        chosen = choose(apis, where)
+        chosen = choose(apis, where, self.spoken)
         self._about = SlurmAbout("rest", self._about.release, apis, chosen.name)
         self._api = chosen
         log.info("Slurm %s through %s: REST API %s (it serves %s)", self._about.release, where,
@@ -202,7 +210,7 @@ class SlurmREST(SlurmClient):
         answer instead of megabytes of JSON to parse. Elapsed times of running jobs are those
         of the last full list."""
         asked = time.time()
-        since = {"update_time": str(int(self._listed_at - CLOCK_SLACK_S))} if self._listed else None
+        since = {"update_time": ago(asked - self._listed_at + CLOCK_SLACK_S)} if self._listed else None
         payload = await self._get_jobs(timeout, since)
         if payload is NOT_MODIFIED and self._listed is not None:
             self.unchanged += 1
@@ -267,7 +275,8 @@ class SlurmREST(SlurmClient):
     async def _fetch_node_seconds(self, account: str, since: datetime,
                                   user: str) -> list[tuple[int, float]]:
         payload = await self.call("GET", await self.path("accounting"), user,
-                                  query={"account": account, "start_time": str(int(since.timestamp()))})
+                                  query={"account": account,
+                                         "start_time": ago(time.time() - since.timestamp())})
         return rest_parse.node_seconds(payload, time.time())
 
     async def _fetch_reservations(self) -> list[dict[str, str]]:

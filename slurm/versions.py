@@ -85,10 +85,11 @@ def check_release(release: tuple[int, int, int] | None, where: str) -> None:
             "release made for this one.")
 
 
-def choose(versions: tuple[str, ...], where: str) -> ApiVersion:
-    """The newest version both slurmrestd and hpchub speak; :class:`UnsupportedSlurm` if none."""
+def choose(versions: tuple[str, ...], where: str, spoken: tuple[str, ...] = SPOKEN) -> ApiVersion:
+    """The newest version both slurmrestd and hpchub speak (``spoken``: fewer, for a test or
+    a center that pins one); :class:`UnsupportedSlurm` if none."""
     for version in VERSIONS:
-        if version.name in versions:
+        if version.name in versions and version.name in spoken:
             return version
     served = ", ".join(versions) or "none (is the openapi/slurmctld and openapi/slurmdbd pair loaded?)"
     raise UnsupportedSlurm(
