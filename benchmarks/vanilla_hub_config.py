@@ -20,6 +20,13 @@ c.Authenticator.allow_all = True
 c.PAMAuthenticator.open_sessions = False
 c.JupyterHub.spawner_class = "wrapspawner.ProfilesSpawner"
 c.Spawner.cmd = ["/opt/hpchub/venv/bin/jupyterhub-singleuser"]
+# Without --get-user-env and --export=<list> (which implies it): Slurm 24.11's slurmd reads the
+# user's login environment in new pid and mount namespaces (clone), which the testbed's node
+# containers may not make, and dies ("fatal: clone: Operation not permitted"; docs/testbed.md).
+# A real node can; the baseline only gets faster (the job inherits sbatch's environment).
+c.SlurmSpawner.batch_script = "".join(
+    line for line in batchspawner.SlurmSpawner.class_traits()["batch_script"].default_value
+    .splitlines(keepends=True) if not line.startswith(("#SBATCH --get-user-env", "#SBATCH --export")))
 c.Spawner.default_url = "/lab"
 c.Spawner.http_timeout = 120
 c.ProfilesSpawner.profiles = [
