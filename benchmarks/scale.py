@@ -272,8 +272,9 @@ c.JupyterHub.load_roles = [{{"name": "bench", "services": ["bench"],
                              "scopes": ["admin:users", "list:users", "read:users", "users:activity"]}}]
 """
 open(f"/tmp/dbbench-{port}.py", "w").write(cfg)
-hub = subprocess.Popen(["jupyterhub", "-f", f"/tmp/dbbench-{port}.py"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, cwd="/tmp")
+log = open(f"/tmp/dbbench-{port}.log", "w+")
+hub = subprocess.Popen(["jupyterhub", "-f", f"/tmp/dbbench-{port}.py"], stdout=log,
+                       stderr=subprocess.STDOUT, cwd="/tmp")
 base, api = f"http://127.0.0.1:{port}/hub/api", requests.Session()
 api.headers["Authorization"] = "token " + token
 try:
@@ -281,6 +282,8 @@ try:
         try:
             if api.get(base + "/", timeout=2).ok: break
         except requests.ConnectionError: pass
+        if hub.poll() is not None:
+            log.seek(0); sys.exit("the benchmark's hub exited:\n" + log.read()[-3000:])
         time.sleep(0.5)
     names = [f"user{i:03d}" for i in range(100)]
     api.post(base + "/users", json={"usernames": names}).raise_for_status()
@@ -312,8 +315,8 @@ def db_traffic(bed) -> dict[str, dict]:
     hba = "/var/lib/postgresql/hpchub/data/pg_hba.conf"
     bed.exec("postgres", "sh", "-c", f"grep -q dbbench {hba} || echo 'host dbbench jupyterhub 0.0.0.0/0 "
              f"scram-sha-256' >> {hba}")
-    bed.exec("postgres", "runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "reload",
-             "-D", "/var/lib/postgresql/hpchub/data")
+    bed.exec("postgres", "runuser", "-u", "postgres", "--", "psql", "-h", "/run/postgresql", "-q", "-c",
+             "SELECT pg_reload_conf()")
     bed.exec("hub", "rm", "-f", "/tmp/dbbench.sqlite")
     results = {}
     postgres = f"postgresql+psycopg://jupyterhub:{password}@postgres/dbbench"
