@@ -96,8 +96,10 @@ def start_vanilla(bed) -> None:
 
 
 def stop_vanilla(bed) -> None:
+    """Stop the baseline hub and cancel its jobs (none left queued, whatever failed)."""
     bed.exec(VANILLA, "bash", "-c", "pkill -f 'm jupyterhub -f config.py'; "
              "pkill -f 'configurable-http-proxy.*8004'; true")
+    bed.exec("slurmctld", "scancel", "--name=spawner-jupyterhub")
 
 
 def spawn_once(bed, base: str, user: str, server: str, options: dict) -> float:

@@ -16,6 +16,7 @@ GPU_DEVICE_DIR = "/dev"
 
 
 JWT_KEY = "/etc/slurm/jwt_hs256.key"  # on slurmctld and slurmdb only (see node_init)
+SLURM_CGROUP_ROOT = "/run/slurm-cgroup"  # compute nodes: the host directories of containers/cgroups.py
 
 
 def slurm_conf(site: Site) -> str:
@@ -34,8 +35,9 @@ def slurm_conf(site: Site) -> str:
         "SlurmdLogFile=/var/log/slurm/slurmd.log",
         "SlurmctldPidFile=/run/slurmctld.pid",
         "SlurmdPidFile=/run/slurmd.pid",
-        # Containers: no cgroup plugins; nodes claim HPC-sized resources on a small machine.
-        "ProctrackType=proctrack/linuxproc",
+        # A job's processes are its freezer cgroup's (cgroup_conf); no task confinement in
+        # containers; nodes claim HPC-sized resources on a small machine.
+        "ProctrackType=proctrack/cgroup",
         "TaskPlugin=task/none",
         "SlurmdParameters=config_overrides",
         "SelectType=select/cons_tres",
@@ -242,9 +244,12 @@ def generated_files(site: Site, db_password: str) -> dict[str, str]:
 
 
 def cgroup_conf() -> str:
-    """Slurm 24.11 loads a cgroup plugin unless told not to: the nodes' containers track job
-    processes without one (slurm.conf: proctrack/linuxproc, task/none)."""
-    return "CgroupPlugin=disabled\n"
+    """Slurm tracks each job's processes in a cgroup v1 freezer hierarchy: the testbed mounts
+    a host directory of its own at SLURM_CGROUP_ROOT/freezer on every compute node
+    (containers/cgroups.py); a daemon that leaves its job's process tree ends with the job.
+    Nothing is constrained (no task/cgroup): the containers' CPUs and memory are the host's."""
+    return (f"CgroupPlugin=cgroup/v1\nCgroupMountpoint={SLURM_CGROUP_ROOT}\n"
+            "ConstrainCores=no\nConstrainRAMSpace=no\nConstrainSwapSpace=no\nConstrainDevices=no\n")
 
 
 def openmpi_params(site: Site) -> str:

@@ -43,7 +43,8 @@ class NodeSpec:
     volumes: tuple[tuple[str, str], ...] = ()
     ports: tuple[tuple[int, int], ...] = ()
     has_secrets: bool = False  # mounts .testbed/<project>/secrets/<node> at /etc/hpchub/secrets
-    cgroup_root: str = ""  # a shared node: per-user cgroups below this path (see cgroups.py)
+    cgroup_root: str = ""  # where the node's cgroup directories are mounted (see cgroups.py)
+    cgroup_controllers: tuple[str, ...] = ()
     image: str = "node"  # "node" (cluster), "hub" (off the cluster) or "hub-cli", see image.IMAGES
     sshd: bool = False  # has an SSH host key (shared nodes; the hub, for host-based login)
     # Users may make user namespaces (rootless podman kernels): Docker's default seccomp profile
@@ -109,10 +110,12 @@ class Testbed:
         ]
         for host in self.site.hostnames:
             specs.append(NodeSpec(host, ("slurmd", str(render.gpu_devices(self.site, host))), shared,
-                                  user_namespaces=True))
+                                  cgroup_root=render.SLURM_CGROUP_ROOT,
+                                  cgroup_controllers=cgroups.COMPUTE_NODE, user_namespaces=True))
         for login in self.site.shared_nodes:
             specs.append(NodeSpec(login.name, ("login",), shared, has_secrets=True,
-                                  cgroup_root=login.cgroup_root, sshd=True, user_namespaces=True))
+                                  cgroup_root=login.cgroup_root, cgroup_controllers=cgroups.SHARED_NODE,
+                                  sshd=True, user_namespaces=True))
         # Off the cluster (rest) the hub's image has no Slurm; on a submit host (cli) it does.
         specs.append(
             NodeSpec("hub", ("hub", str(self.hub_mode)),
@@ -225,7 +228,7 @@ class Testbed:
     def ensure_network_and_volumes(self) -> None:
         for spec in self.nodes():
             if spec.cgroup_root:  # also after a reboot: a kept container mounts them
-                cgroups.ensure(self.project, spec.name)
+                cgroups.ensure(self.project, spec.name, spec.cgroup_controllers)
         try:
             self.cli.networks.get(self.network_name)
         except NotFound:
@@ -279,7 +282,8 @@ class Testbed:
         mounts += [docker.types.Mount(target, vol, type="volume") for vol, target in spec.volumes]
         if spec.cgroup_root:
             mounts += [docker.types.Mount(f"{spec.cgroup_root}/{controller}", str(path), type="bind")
-                       for controller, path in cgroups.ensure(self.project, spec.name).items()]
+                       for controller, path in
+                       cgroups.ensure(self.project, spec.name, spec.cgroup_controllers).items()]
         return self.cli.containers.create(
             IMAGES[spec.image],
             command=list(spec.command),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from hpchub.containers.engine import PYTHON as PYTHON_VERSION
@@ -104,3 +105,22 @@ def test_runtime_is_the_hpchub_wheel_and_world_readable(testbed):
                           "print(hpchub.spawners.__file__)")
     assert done.ok, done.output
     assert f"/opt/hpchub/venv/lib/{PYTHON_VERSION}/site-packages/hpchub/spawners/" in done.output
+
+
+def test_a_daemon_started_in_a_job_ends_with_the_job(testbed):
+    """A process that leaves its job's process tree (setsid, parent gone) is still the job's:
+    Slurm tracks jobs by cgroup (proctrack/cgroup), so it ends when the job ends, and nothing
+    of a finished job keeps running on the node."""
+    marker = "hpchub-daemon-in-a-job"
+    script = f"setsid bash -c 'exec -a {marker} sleep 600' </dev/null >/dev/null 2>&1 &\nsleep 2\n"
+    job = testbed.run_as("alice", "login1", "sbatch", "--wait", "--parsable", "-p", "debug",
+                         "-w", "c3", "-o", "/dev/null", "--wrap", script)
+    assert job.ok, job.output
+    left = ""
+    for _ in range(10):  # the step's processes are killed as it ends; give the node 10 s
+        left = testbed.exec("c3", "pgrep", "-a", "-u", "alice", "-f", marker).output.strip()
+        if not left:
+            break
+        time.sleep(1)
+    testbed.exec("c3", "pkill", "-u", "alice", "-f", marker)
+    assert not left, f"alice's finished job left a process running on c3: {left}"

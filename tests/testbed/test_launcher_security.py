@@ -26,7 +26,8 @@ ALICE_UID = "2001"
 USER_OF = {ALICE_UID: "alice"}
 
 # What bob runs on login1 against every socket of alice's (one process, each attempt given
-# 20 s: a peer that never answers is as closed as one that refuses); one JSON line per attempt.
+# 10 s, twice what a client needs to connect to an open cluster: a peer that never answers is
+# as closed as one that refuses); one JSON line per attempt.
 ATTACK = r'''
 import json, os, sys, threading, uuid
 kind, marker, sockets = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -37,7 +38,7 @@ def pwn():
     return getpass.getuser()
 
 def attempt(socket, how, fn):
-    out = {"socket": socket, "how": how, "got": None, "error": "no answer in 20 s"}
+    out = {"socket": socket, "how": how, "got": None, "error": "no answer in 10 s"}
     def run():
         try:
             out.update(fn(), error=None)
@@ -45,7 +46,7 @@ def attempt(socket, how, fn):
             out["error"] = f"{type(exc).__name__}: {str(exc)[:120]}"
     t = threading.Thread(target=run, daemon=True)
     t.start()
-    t.join(20)
+    t.join(10)
     print("ATTEMPT", json.dumps(out), flush=True)
 
 def dask(addr, scheme, security):
