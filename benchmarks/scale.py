@@ -33,6 +33,7 @@ from pathlib import Path
 
 import requests
 import yaml
+
 from hpchub.containers.testbed import STATE_ROOT, from_site
 
 USERS = 100

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 from common import summary, testbed
-from hpchub.containers.testbed import from_site
 from spawn_phases import phases, report
+
+from hpchub.containers.testbed import from_site
 
 CLIENT = r'''
 import json, subprocess, sys, time, requests

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import docker
 from docker.errors import APIError, NotFound
+
 from hpchub.node.start_up import PEM
 
 from .engine import TestbedError, client

@@ -25,13 +25,15 @@ from pathlib import Path
 
 import docker
 from docker.errors import APIError, NotFound
+
+from hpchub.node.contract import TESTBED_STATE
 from hpchub.site_configs import Site, load_site
 
 from . import cgroups, render
 from .engine import TestbedError, client, ensure_base_image
 from .image import IMAGES, SOURCE, build_image
 
-STATE_ROOT = Path(os.environ.get("HPCHUB_TESTBED_STATE", SOURCE / ".testbed"))
+STATE_ROOT = Path(os.environ.get(TESTBED_STATE, SOURCE / ".testbed"))
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from traitlets import TraitError
 from traitlets.config import Config
 from traitlets.config.loader import LazyConfigValue
 
+from hpchub.node.contract import SERVICE_SITE_CONFIG, SERVICE_STATE_DIR, JobContract
 from hpchub.settings import HPCHub
 from hpchub.site_configs import Site, SiteConfigError, load_site
 
@@ -177,8 +178,8 @@ def configure(c: Config) -> Site:
         "start_timeout": max(p.pending_timeout_s for p in site.profiles) + 180,
     })
     # Servers list the kernels of the collaborations the user's groups can read.
-    c.Spawner.environment = {"HPCHUB_KERNEL_ROOT": site.kernel_root,
-                             "HPCHUB_NOTEBOOK_ROOT": site.notebook_root,
+    c.Spawner.environment = {**JobContract(kernel_root=site.kernel_root,
+                                           notebook_root=site.notebook_root).to_env(),
                              **dict(c.Spawner.get("environment", {}))}
     from hpchub.spawners import membership
 
@@ -264,7 +265,7 @@ def add_idle_culler(c: Config, site: Site, settings: HPCHub) -> None:
         command += ["--ssl-enabled=true", f"--internal-certs-location={certs}"]
     add_named(c.JupyterHub, "services", [{
         "name": "idle-culler", "command": command,
-        "environment": {"HPCHUB_SITE_CONFIG": settings.site_config, "HPCHUB_STATE_DIR": settings.state_dir},
+        "environment": {SERVICE_SITE_CONFIG: settings.site_config, SERVICE_STATE_DIR: settings.state_dir},
     }])
     add_named(c.JupyterHub, "load_roles", [{
         "name": "idle-culler",

@@ -14,6 +14,8 @@ import os
 import time
 from pathlib import Path
 
+from hpchub.node.contract import SERVICE_SITE_CONFIG, SERVICE_STATE_DIR
+
 NOTE_FOR_S = 900  # a note older than this belongs to a stop that did not happen
 
 
@@ -31,10 +33,10 @@ def _note_path(state_dir: str, full_name: str) -> Path:
 def cull(inactive: datetime.timedelta, inactive_limit: int, server: dict, **_) -> bool:
     """The culler's ``cull_arbiter_hook``: past its profile's idle limit (no limit: never)."""
     profile = (server.get("user_options") or {}).get("profile", "")
-    limit = idle_limits(os.environ["HPCHUB_SITE_CONFIG"]).get(profile)
+    limit = idle_limits(os.environ[SERVICE_SITE_CONFIG]).get(profile)
     if limit is None or inactive.total_seconds() < limit:
         return False
-    path = _note_path(os.environ["HPCHUB_STATE_DIR"], server.get("full_name", ""))
+    path = _note_path(os.environ[SERVICE_STATE_DIR], server.get("full_name", ""))
     path.parent.mkdir(mode=0o700, exist_ok=True)
     path.write_text(json.dumps({"idle_s": inactive.total_seconds(), "limit_s": limit,
                                 "profile": profile, "at": time.time()}))

@@ -14,12 +14,13 @@ import os
 import time
 
 import ipyparallel as ipp
-from hpchub.site_configs import Site, installed_site
-from hpchub.slurm.cli import sbatch, srun
-from hpchub.slurm.flags import job_flags, step_flags
 from ipyparallel.cluster.launcher import MPIEngineSetLauncher, SlurmEngineSetLauncher
 from traitlets import Bool, Integer, List, Unicode, default
 from traitlets.config import Config
+
+from hpchub.site_configs import Site, installed_site
+from hpchub.slurm.cli import sbatch, srun
+from hpchub.slurm.flags import job_flags, step_flags
 
 from .netinfo import interface_address
 from .progress import Reporter, describe, jobs_now

@@ -18,10 +18,11 @@ import re
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field, ValidationError, field_validator, model_validator
+
 from hpchub.site_configs.loader import describe, yaml_mapping
 from hpchub.site_configs.schema import Strict
 from hpchub.slurm.jobs import ENV_NAME
-from pydantic import Field, ValidationError, field_validator, model_validator
 
 VERSION = r"^[0-9a-z][0-9a-z._-]{0,31}$"
 MODULE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./+-]{0,127}$")

@@ -19,7 +19,9 @@ from pathlib import Path
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from traitlets import Unicode, default
 
-ROOT_VARIABLE = "HPCHUB_KERNEL_ROOT"
+from hpchub.node.contract import JobContract
+
+ROOT_VARIABLE = JobContract.name("kernel_root")
 
 
 def owner_of(kernel: str, collaborations: list[str]) -> str | None:

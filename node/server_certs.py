@@ -11,7 +11,8 @@ import ssl
 import tempfile
 from pathlib import Path
 
-PEM_ENV = {"key": "HPCHUB_SSL_KEY", "cert": "HPCHUB_SSL_CERT", "ca": "HPCHUB_SSL_CA"}
+from .contract import PEM_ENV
+
 PATH_ENV = {"key": "JUPYTERHUB_SSL_KEYFILE", "cert": "JUPYTERHUB_SSL_CERTFILE",
             "ca": "JUPYTERHUB_SSL_CLIENT_CA"}
 

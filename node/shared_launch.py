@@ -17,14 +17,17 @@ import sys
 import time
 
 from .confine import join
+from .contract import JobContract
 from .singleuser import add_jupyter_settings, free_port, listen_url
+
+MARK = "=".join(*JobContract(shared_server=True).to_env().items()).encode()
 
 
 def owned_server(pid: int) -> bool:
     """True when ``pid`` is a live process of this user started by this launcher."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as env:
-            return b"HPCHUB_SHARED_SERVER=1" in env.read().split(b"\0")
+            return MARK in env.read().split(b"\0")
     except OSError:
         return False
 
@@ -43,7 +46,7 @@ def start(spec: dict) -> dict:
     env = {k: str(v) for k, v in spec["env"].items()}
     env["JUPYTERHUB_SERVICE_URL"] = listen_url(env.get("JUPYTERHUB_SERVICE_URL", ""), port)
     env.update(HOME=os.path.expanduser("~"), USER=os.environ.get("USER", ""),
-               PATH=os.environ.get("PATH", "/usr/bin:/bin"), HPCHUB_SHARED_SERVER="1")
+               PATH=os.environ.get("PATH", "/usr/bin:/bin"), **JobContract(shared_server=True).to_env())
     add_jupyter_settings(env)
     confine()
     log = open(os.path.expanduser(spec["log"]), "ab")  # noqa: SIM115 - handed to the child

@@ -20,9 +20,8 @@ from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 from . import server_certs
+from .contract import REPORT_SENT_CHARS, JobContract
 from .fast_start import run_server
-
-MAX_REPORT_CHARS = 7000  # the hub takes up to 8,000
 
 
 def free_port(low: int = 10000) -> int:
@@ -99,11 +98,11 @@ def report_failure(exc: BaseException) -> None:
     traceback, which Python prints only after this). Best effort: the hub also sees the job end."""
     sys.stdout.flush()
     sys.stderr.flush()
-    text = log_tail(os.environ.get("HPCHUB_JOB_OUTPUT", ""))
+    text = log_tail(JobContract.from_env().job_output)
     if not isinstance(exc, SystemExit):
         text += "".join(traceback.format_exception(exc))[-3000:]
     try:
-        _post({"failed": text[-MAX_REPORT_CHARS:] or repr(exc)[:500]}, timeout=10)
+        _post({"failed": text[-REPORT_SENT_CHARS:] or repr(exc)[:500]}, timeout=10)
     except (OSError, ValueError):
         pass  # 409: the server had started (a later failure is not a failed start)
 
@@ -146,7 +145,7 @@ def main() -> None:
         sys.exit("usage: hpchub-singleuser jupyterhub-singleuser [ARGS...]")
     server_certs.write_from_env(os.environ)
     add_jupyter_settings(os.environ)
-    os.environ["HPCHUB_JOB_STARTED"] = str(time.time())  # the job started just now
+    os.environ.update(JobContract(job_started=time.time()).to_env())  # the job started now
     port = free_port()
     os.environ["JUPYTERHUB_SERVICE_URL"] = listen_url(os.environ.get("JUPYTERHUB_SERVICE_URL", ""), port)
     report = PortReport(port)

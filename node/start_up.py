@@ -30,6 +30,8 @@ import ssl
 import time
 from pathlib import Path
 
+from .contract import JobContract
+
 HASHED_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")  # OpenSSL's c_rehash / `openssl rehash`
 PEM = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 SETTLE_AFTER_S = 60  # by then the user's JupyterLab has loaded
@@ -131,8 +133,8 @@ async def _start_jupyter_server_extension(serverapp) -> None:  # noqa: ANN001
     bundle = "skipped" if skipping_bundle() else "parsed"
     end()
     serverapp.io_loop.call_later(SETTLE_AFTER_S, settle)
-    started = os.environ.get("HPCHUB_JOB_STARTED")
+    started = JobContract.from_env().job_started
     if started:
         serverapp.log.info("hpchub: serving %.2f s after the server's process started "
                            "(system CA bundle %s during start-up)",
-                           time.time() - float(started), bundle)
+                           time.time() - started, bundle)

@@ -17,9 +17,7 @@ import os
 import socket
 import time
 
-STARTED = "HPCHUB_JOB_STARTED"  # epoch seconds, set by hpchub-singleuser as the job starts
-LIMIT = "HPCHUB_TIME_LIMIT_S"  # the job's time limit, from the hub
-GRACE = "HPCHUB_SHUTDOWN_GRACE_S"  # how long before the limit Slurm signals the server
+from .contract import JobContract
 
 
 def remaining(end: float, grace_s: int, now: float) -> int:
@@ -29,16 +27,15 @@ def remaining(end: float, grace_s: int, now: float) -> int:
 
 def walltime_reply(env: dict | os._Environ = os.environ, now: float | None = None) -> dict:
     job_id = env.get("SLURM_JOB_ID")
+    contract = JobContract.from_env(env)
     where = {"nodes": env.get("SLURM_JOB_NODELIST") or socket.gethostname(),
              "partition": env.get("SLURM_JOB_PARTITION"), "account": env.get("SLURM_JOB_ACCOUNT"),
              "qos": env.get("SLURM_JOB_QOS"), "cpus": len(os.sched_getaffinity(0)),
-             "memory_mb": int(env["HPCHUB_MEMORY_MB"]) if env.get("HPCHUB_MEMORY_MB", "").isdigit()
-             else None, "shared": env.get("HPCHUB_SHARED_SERVER") == "1"}
-    try:
-        end = float(env[STARTED]) + int(env[LIMIT])
-    except (KeyError, ValueError):
+             "memory_mb": contract.memory_mb, "shared": contract.shared_server}
+    if contract.job_started is None or contract.time_limit_s is None:
         return {"job_id": job_id, "remaining_s": None, "stops_at": None, **where}
-    grace = int(env.get(GRACE, "0") or 0)
+    end = contract.job_started + contract.time_limit_s
+    grace = contract.shutdown_grace_s or 0
     now = time.time() if now is None else now
     return {"job_id": job_id, "remaining_s": remaining(end, grace, now), "stops_at": end - grace,
             **where}

@@ -12,6 +12,8 @@ import os
 import re
 from pathlib import Path
 
+from hpchub.node.contract import JobContract
+
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 DIRECTORY = "notebooks-latest"
 
@@ -56,7 +58,7 @@ def link_collections(home: Path, root: Path) -> list[str]:
 
 
 def link_from_env(env: dict[str, str] | os._Environ) -> None:
-    root = env.get("HPCHUB_NOTEBOOK_ROOT")
+    root = JobContract.from_env(env).notebook_root
     if root:
         try:
             link_collections(Path.home(), Path(root))

@@ -23,11 +23,12 @@ import logging
 from collections import deque
 from pathlib import Path
 
+from tornado import web
+from tornado.httpserver import HTTPServer
+
 from hpchub.site_configs import Site, load_site
 from hpchub.site_configs.schema import NotebookCollection
 from hpchub.slurm.runner import run
-from tornado import web
-from tornado.httpserver import HTTPServer
 
 log = logging.getLogger("hpchub.notebook-webhook")
 PREFIX = "/services/notebook-webhook"

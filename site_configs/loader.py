@@ -9,6 +9,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from hpchub.node.contract import SITE as SITE_VARIABLE
+
 from .schema import Site
 
 
@@ -88,7 +90,7 @@ def installed_site(explicit: str | None = None) -> Site:
     """The site config of this machine: ``explicit``, ``$HPCHUB_SITE``, or the installed file."""
     import os
 
-    path = explicit or os.environ.get("HPCHUB_SITE") or next(
+    path = explicit or os.environ.get(SITE_VARIABLE) or next(
         (p for p in INSTALLED if Path(p).exists()), None)
     if not path:
         raise SiteConfigError("no site config found: pass --site, set HPCHUB_SITE, or install "

@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime
 from typing import Annotated, Literal
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
 from hpchub.slurm.hostlist import expand_hostlist
 from hpchub.slurm.times import walltime_minutes
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 

@@ -19,6 +19,8 @@ from jupyterhub import apihandlers
 from jupyterhub.apihandlers import APIHandler
 from tornado import web
 
+from hpchub.node.contract import REPORT_MAX_CHARS
+
 from . import home
 
 PATH = r"/api/hpchub/port"
@@ -36,9 +38,6 @@ def find_spawner(user, token: str):
     return None
 
 
-MAX_FAILURE_CHARS = 8000
-
-
 def parse_report(body: bytes) -> tuple[str, int | str]:
     """``("port", N)`` or ``("failed", TEXT)``; anything else is a 400."""
     try:
@@ -49,8 +48,8 @@ def parse_report(body: bytes) -> tuple[str, int | str]:
         raise web.HTTPError(400, "body must be exactly {\"port\": <int>} or {\"failed\": <text>}")
     if "failed" in data:
         text = data["failed"]
-        if not isinstance(text, str) or len(text) > MAX_FAILURE_CHARS:
-            raise web.HTTPError(400, f"failed must be a string of at most {MAX_FAILURE_CHARS} characters")
+        if not isinstance(text, str) or len(text) > REPORT_MAX_CHARS:
+            raise web.HTTPError(400, f"failed must be a string of at most {REPORT_MAX_CHARS} characters")
         return "failed", text
     port = data["port"]
     if not isinstance(port, int) or isinstance(port, bool) or not 1024 <= port <= 65535:

@@ -11,11 +11,12 @@ import json
 import time
 from datetime import datetime
 
-from hpchub.slurm.jobs import JobInfo
-from hpchub.slurm.messages import explain_reason, pending_message, start_estimate
 from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import needs_scope
 from tornado import web
+
+from hpchub.slurm.jobs import JobInfo
+from hpchub.slurm.messages import explain_reason, pending_message, start_estimate
 
 from .poller import poller
 from .sharing import shared_with

@@ -20,18 +20,18 @@ from urllib.parse import urlparse
 
 import jinja2
 import wrapspawner
-from hpchub.site_configs import Site, load_site
-from hpchub.slurm.accounts import usable_reservations
-from hpchub.slurm.allocations import Allocation, period_start
-from hpchub.slurm.client import CommandTimeout, SlurmError, slurm
-from hpchub.slurm.hostlist import expand_hostlist
-from hpchub.slurm.times import walltime_seconds
 from tornado import web
 from traitlets import default
 
 from hpchub.hub import refuse_unhonoured
 from hpchub.idle import take_note
 from hpchub.settings import HPCHub
+from hpchub.site_configs import Site, load_site
+from hpchub.slurm.accounts import usable_reservations
+from hpchub.slurm.allocations import Allocation, period_start
+from hpchub.slurm.client import CommandTimeout, SlurmError, slurm
+from hpchub.slurm.hostlist import expand_hostlist
+from hpchub.slurm.times import walltime_seconds
 
 from . import certs
 from .options import (

@@ -23,12 +23,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from hpchub.hub import connect_slurm
 from hpchub.node.server_certs import hub_client_context
 from hpchub.site_configs import load_site
 from hpchub.slurm.client import CommandTimeout, SlurmError, slurm
 from hpchub.slurm.jobs import SERVER_JOB_NAME, ServerJob, is_server_comment
-
-from hpchub.hub import connect_slurm
 
 log = logging.getLogger("hpchub.reconcile")
 PAGINATION = "application/jupyterhub-pagination+json"

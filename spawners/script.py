@@ -7,6 +7,7 @@ import shlex
 from importlib import resources
 
 import jinja2
+
 from hpchub.slurm.jobs import ENV_NAME
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,

@@ -17,10 +17,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from hpchub.site_configs import load_site
-from hpchub.slurm.runner import CommandTimeout, as_user, run
 from jupyterhub.spawner import Spawner
 from traitlets import Enum, Integer, List, Unicode
+
+from hpchub.node.contract import JobContract
+from hpchub.site_configs import load_site
+from hpchub.slurm.runner import CommandTimeout, as_user, run
 
 from . import certs
 from .slurm import cancel_notebook_jobs
@@ -133,7 +135,7 @@ class SharedNodeSpawner(Spawner):
                              if k.startswith("JUPYTERHUB_") or k in self.environment},
                             self.cert_paths.get("pems"))
         limits = next(n for n in self.site.shared_nodes if n.name == self.node)
-        env["HPCHUB_MEMORY_MB"] = str(limits.max_memory_mb_per_user)  # shown in JupyterLab
+        env.update(JobContract(memory_mb=limits.max_memory_mb_per_user).to_env())  # in JupyterLab
         spec = {
             "env": env,
             "command": [*self.cmd, *self.get_args()],

@@ -21,11 +21,12 @@ import grp
 import pwd
 from typing import Any
 
-from hpchub.site_configs import Site
 from jupyterhub import apihandlers, handlers
 from jupyterhub.apihandlers.shares import ServerShareAPIHandler
 from jupyterhub.handlers.pages import AcceptShareHandler
 from tornado import web
+
+from hpchub.site_configs import Site
 
 _collaborations: tuple[str, ...] = ()  # the site's collaboration names (set by configure)
 

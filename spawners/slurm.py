@@ -26,14 +26,17 @@ import time
 from collections.abc import Callable
 
 import batchspawner
+from tornado import web
+from traitlets import Dict, Float, Integer, TraitError, Unicode, validate
+
+from hpchub.node.contract import PREFIX as CONTRACT_PREFIX
+from hpchub.node.contract import JobContract
 from hpchub.slurm.client import CommandTimeout, SlurmError, SlurmUnavailable, slurm
 from hpchub.slurm.flags import server_job
 from hpchub.slurm.hostlist import first_host
 from hpchub.slurm.jobs import JobInfo, server_comment
 from hpchub.slurm.messages import ended_by_time_limit, explain_end, explain_reason, pending_message
 from hpchub.slurm.times import walltime_minutes, walltime_seconds
-from tornado import web
-from traitlets import Dict, Float, Integer, TraitError, Unicode, validate
 
 from . import certs, metrics
 from .options import SpawnRequest
@@ -201,9 +204,9 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         """The server's environment: JupyterHub's variables and admin-set ``environment``."""
         env = self.get_env()
         # For the walltime warning in JupyterLab (hpchub.node.walltime).
-        env["HPCHUB_SHUTDOWN_GRACE_S"] = self.grace()
-        env["HPCHUB_TIME_LIMIT_S"] = walltime_seconds(self.request.time)
-        env = {k: str(v) for k, v in env.items() if k.startswith(("JUPYTERHUB_", "HPCHUB_"))
+        env.update(JobContract(shutdown_grace_s=self.grace(),
+                               time_limit_s=walltime_seconds(self.request.time)).to_env())
+        env = {k: str(v) for k, v in env.items() if k.startswith(("JUPYTERHUB_", CONTRACT_PREFIX))
                or k in self.environment}
         return certs.env_with_pems(env, self.cert_paths.get("pems"))
 
@@ -219,7 +222,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         home = pwd.getpwnam(self.user.name).pw_dir
         job = server_job(req, home, server_comment(self.user.name, self.name), self.job_output)
         self._log_path = job.output
-        env = {**self.job_env(), "HPCHUB_JOB_OUTPUT": job.output}  # %j: the job reads its own
+        env = {**self.job_env(), **JobContract(job_output=job.output).to_env()}  # %j: the job's own
         script = render_script(
             user=self.user.name, profile=req.profile, env=env,
             command=self.job_command(), runtime_bin=f"{self.runtime_prefix}/bin",

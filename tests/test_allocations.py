@@ -8,6 +8,7 @@ from datetime import datetime
 from importlib.resources import files
 
 import pytest
+
 from hpchub.site_configs import bundled_site
 from hpchub.site_configs.loader import parse_site
 from hpchub.slurm import rest_parse

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hpchub.jobs.dask import dashboard_link, worker_lifetime
 from hpchub.jobs.request import JobRequest, JobRequestError, check, notebook_job_name
 from hpchub.site_configs import bundled_site

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from hpchub.kernels.images import add_mountpoints, looks_unpacked, make_shareable
 from hpchub.kernels.launcher import launch_script
 from hpchub.kernels.registry import Registry

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from hpchub.notebooks.collection import Collection, CollectionError
 from hpchub.notebooks.getlatest import UnsafeTarget, copy_collection
 from hpchub.notebooks.links import link_collections

@@ -12,6 +12,7 @@ import stat
 import time
 
 import pytest
+
 from hpchub.spawners.poller import SlurmPoller
 
 SCRIPT = """#!/bin/sh

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from hpchub.site_configs import SiteConfigError, bundled_site, load_site
 from hpchub.site_configs.loader import parse_site
 from hpchub.site_configs.schema import walltime_minutes

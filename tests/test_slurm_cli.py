@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from tornado import web
+
+from hpchub.node.contract import REPORT_MAX_CHARS
 from hpchub.slurm.accounts import parse_associations, reservation_fields, usable_reservations
 from hpchub.slurm.hostlist import first_host
 from hpchub.slurm.jobs import (
@@ -16,8 +19,7 @@ from hpchub.slurm.jobs import (
     server_comment,
 )
 from hpchub.slurm.messages import ended_by_time_limit, pending_message
-from hpchub.spawners.api import MAX_FAILURE_CHARS, parse_report
-from tornado import web
+from hpchub.spawners.api import parse_report
 
 SQUEUE = """\
 10|RUNNING|None|c1|2026-11-24T10:00:00|regular|100|dave|4:00:00|1:02
@@ -96,7 +98,7 @@ def test_reservation_exclusions_are_read_as_slurm_does():
                                   b'{"port": "8888"}', b'{"port": 80}', b'{"port": true}',
                                   b"not json", b"[8888]", b'{"port": 8888, "failed": "x"}',
                                   b'{"failed": 3}', b'{"failed": ["x"]}',
-                                  b'{"failed": "%s"}' % (b"x" * (MAX_FAILURE_CHARS + 1))])
+                                  b'{"failed": "%s"}' % (b"x" * (REPORT_MAX_CHARS + 1))])
 def test_a_job_reports_only_a_port_or_a_failure(body):
     with pytest.raises(web.HTTPError) as err:
         parse_report(body)

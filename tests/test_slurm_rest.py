@@ -13,6 +13,10 @@ import re
 import time
 
 import pytest
+from tornado import web
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
 from hpchub.slurm import rest_parse
 from hpchub.slurm.client import SlurmUnavailable, use
 from hpchub.slurm.flags import BatchJob
@@ -20,9 +24,6 @@ from hpchub.slurm.rest import SlurmREST, TokenRefused
 from hpchub.slurm.runner import CommandTimeout
 from hpchub.slurm.tokens import sign
 from hpchub.spawners.poller import SlurmPoller
-from tornado import web
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 
 NOW = int(time.time())
 V = "v0.0.42"

@@ -8,12 +8,13 @@ import signal
 import subprocess
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hpchub.site_configs import bundled_site
 from hpchub.slurm.flags import rest_job, sbatch_flags, server_job
 from hpchub.spawners.options import OptionsError, UserChoices, parse_request, visible_profiles
 from hpchub.spawners.script import render_script
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 SITE = bundled_site("testbed")
 ALICE = UserChoices(

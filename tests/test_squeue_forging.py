@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 
-from hpchub.slurm.jobs import SERVER_JOBS_FORMAT, SQUEUE_FORMAT, JobInfo, parse_server_jobs, parse_squeue
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from hpchub.slurm.jobs import SERVER_JOBS_FORMAT, SQUEUE_FORMAT, JobInfo, parse_server_jobs, parse_squeue
 
 FREE_TEXT = {"%j", "%k", "%o", "%Z", "%E", "%y"}  # name, comment, command, work dir, ...
 

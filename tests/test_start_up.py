@@ -13,12 +13,13 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
-from hpchub.node import start_up
-from hpchub.spawners import certs
 from test_certs import (
     ca,  # noqa: F401 - the CA fixture
     write_pems,
 )
+
+from hpchub.node import start_up
+from hpchub.spawners import certs
 
 
 def fake_paths(monkeypatch, cafile, capath) -> None:

@@ -10,12 +10,13 @@ import jupyterhub.objects
 import jupyterhub.services.auth
 import jupyterhub.user
 import jupyterhub.utils
-from hpchub.node import tls_contexts
-from hpchub.spawners import certs
 from test_certs import (
     ca,  # noqa: F401 - the CA fixture
     write_pems,
 )
+
+from hpchub.node import tls_contexts
+from hpchub.spawners import certs
 
 
 def files(tmp_path, ca):  # noqa: F811

@@ -6,6 +6,7 @@ import re
 import time
 
 import pytest
+
 from hpchub.containers.engine import PYTHON as PYTHON_VERSION
 
 PYTHON = "/opt/hpchub/venv/bin/python"

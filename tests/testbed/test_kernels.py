@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hpchub.containers.engine import PYTHON
 from playwright.sync_api import expect
+
+from hpchub.containers.engine import PYTHON
 
 sys.path.insert(0, str(Path(__file__).parent))
 from directory import member_of  # noqa: E402

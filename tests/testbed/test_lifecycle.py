@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import requests
+
 from hpchub.containers.testbed import from_site
 
 MINI = Path(__file__).parent.parent / "data" / "mini.yaml"

@@ -7,8 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from hpchub.spawners.home import UNANSWERED
 from playwright.sync_api import expect
+
+from hpchub.spawners.home import UNANSWERED
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_browser import ARTIFACTS, chromium, log_in  # noqa: E402
