@@ -423,13 +423,6 @@ class Testbed:
     def start_slurmctld(self) -> None:
         self.container("slurmctld").start()
 
-    def disconnect(self, node: str) -> None:
-        self.cli.networks.get(self.network_name).disconnect(self.container(node))
-
-    def reconnect(self, node: str) -> None:
-        self.cli.networks.get(self.network_name).connect(
-            self.container(node), aliases=[node], ipv4_address=self.addresses()[node])
-
     def logs(self, node: str, lines: int = 20) -> str:
         container = self.find(node)
         if container is None:

@@ -5,7 +5,7 @@ Layout under ``<kernel_root>/<collaboration>/`` (group-owned by the collaboratio
     registry.json            releases, their states, the default and the history
     releases/<version>/      launch.sh, release.yaml, logo, validation.json, validated notebooks
     views/<n>/kernels/...    one complete set of kernelspecs per change
-    current -> views/<n>     what users' Jupyter servers read (a JUPYTER_PATH entry)
+    current -> views/<n>     what users' Jupyter servers read (kernels only, see visible.py)
 
 Users only ever read ``current``; a change writes a whole new view and then swaps the symlink
 with one ``rename``, so nobody sees a half-written kernel. ``flock`` on ``.lock`` serialises
@@ -63,7 +63,7 @@ class Registry:
     # -- reading ---------------------------------------------------------------------------
     @property
     def current(self) -> Path:
-        """The JUPYTER_PATH entry users read."""
+        """The view members' servers read their kernelspecs from (hpchub.kernels.visible)."""
         return self.dir / "current"
 
     def load(self) -> dict:

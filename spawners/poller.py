@@ -45,19 +45,14 @@ class SlurmPoller:
         self.snapshot = Snapshot()
         self.last_good = Snapshot()
         self.calls = 0
-        self._watchers = 0
         self._task: asyncio.Task | None = None
         self._fresh = asyncio.Event()
         self._wake = asyncio.Event()
 
     def watch(self) -> None:
-        """A spawner starts needing snapshots; starts the loop if needed."""
-        self._watchers += 1
+        """A spawner needs snapshots: start the loop unless it runs."""
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._loop())
-
-    def unwatch(self) -> None:
-        self._watchers = max(0, self._watchers - 1)
 
     def hurry(self, key: int) -> None:
         """A spawn or stop is waiting on Slurm: poll quickly for a while (one squeue serves all)."""
