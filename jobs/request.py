@@ -40,7 +40,7 @@ def check(req: JobRequest, site: Site, associations: dict[str, tuple[str, ...]])
     if not isinstance(req.gpus_per_task, int) or req.gpus_per_task < 0:
         raise JobRequestError("gpus_per_task must be a whole number (0 for none)")
     partitions = {p.name: p for p in site.partitions}
-    name = req.partition or next((p.name for p in site.partitions if p.default), site.partitions[0].name)
+    name = req.partition or site.default_partition
     if name not in partitions:
         raise JobRequestError(f"unknown partition {name!r}; this site has: {', '.join(partitions)}")
     part = partitions[name]

@@ -39,8 +39,7 @@ def slurm_target(site: Site, args: argparse.Namespace, collaboration: str) -> Sl
     if args.no_slurm:
         return None
     kv = site.kernel_validation
-    default = next((p.name for p in site.partitions if p.default), site.partitions[0].name)
-    return SlurmTarget(partition=args.partition or kv.partition or default,
+    return SlurmTarget(partition=args.partition or kv.partition or site.default_partition,
                        time=args.time or kv.time, account=args.account or collaboration,
                        qos=args.qos or kv.qos)
 

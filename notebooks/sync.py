@@ -40,8 +40,7 @@ def check_argvs(site: Site, collection: Collection, notebooks: list[str], scratc
     targets = {"local": []}
     if use_slurm:
         kv = site.kernel_validation
-        partition = kv.partition or next((p.name for p in site.partitions if p.default),
-                                         site.partitions[0].name)
+        partition = kv.partition or site.default_partition
         account = collection.spec.collaboration or site.default_account
         targets["slurm"] = srun(validation_flags(partition, kv.time, account, kv.qos,
                                                  f"hpchub-notebooks-{collection.spec.name}"))

@@ -367,6 +367,11 @@ class Site(Strict):
     def partition(self, name: str) -> Partition:
         return next(p for p in self.partitions if p.name == name)
 
+    @property
+    def default_partition(self) -> str:
+        """Where a job that names no partition goes: the one marked ``default``, else the first."""
+        return next((p.name for p in self.partitions if p.default), self.partitions[0].name)
+
     def collaboration(self, name: str) -> Collaboration:
         return next(c for c in self.collaborations if c.name == name)
 
