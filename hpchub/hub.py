@@ -175,7 +175,7 @@ def configure(c: Config) -> Site:
         "http_timeout": 120,
         # JupyterHub applies the wrapper's start_timeout; each profile's own pending timeout
         # (shorter) cancels queued jobs with a clear message first.
-        "start_timeout": max(p.pending_timeout_s for p in site.profiles) + 180,
+        "start_timeout": max(p.pending_timeout_s for p in site.profiles) + settings.server_start_s,
     })
     # Servers list the kernels of the collaborations the user's groups can read.
     c.Spawner.environment = {**JobContract(kernel_root=site.kernel_root,

@@ -32,6 +32,12 @@ class HPCHub(Configurable):
         site's choice.""",
     ).tag(config=True)
 
+    server_start_s = Integer(
+        180, help="""Seconds a server may take from its job starting to serving (imports,
+        extensions, the port report). A queued job is cancelled by its profile's own
+        ``pending_timeout_s``; this time comes on top.""",
+    ).tag(config=True)
+
     poll_interval_running = Float(
         20.0, help="""Seconds between the hub's reads of Slurm's job list while every server is
         running (how soon a node failure or time limit is noticed). One read serves every

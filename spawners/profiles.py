@@ -266,7 +266,7 @@ class ProfilesSpawner(HPCHub, wrapspawner.ProfilesSpawner):
         return {
             "runtime_prefix": self.site.runtime_prefix,
             "pending_timeout": profile.pending_timeout_s,
-            "start_timeout": profile.pending_timeout_s + 180,
+            "start_timeout": profile.pending_timeout_s + self.server_start_s,
         }
 
     def load_child_class(self, state):
