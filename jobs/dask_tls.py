@@ -18,12 +18,15 @@ from typing import Any
 
 from distributed.security import Security
 
+from hpchub.compat import warn_if_untested
+
 
 def ignore_unexpected_eof() -> None:
     """Every TLS context Dask's :class:`Security` makes ends cleanly on an unexpected EOF."""
     upstream = Security._get_tls_context  # noqa: SLF001 - the one place contexts are made
     if getattr(upstream, "hpchub", False):
         return
+    warn_if_untested("distributed")
 
     def _get_tls_context(self: Security, tls: dict, purpose: ssl.Purpose) -> Any:
         context = upstream(self, tls, purpose)

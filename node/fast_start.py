@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from hpchub.compat import warn_if_untested
 from hpchub.notebooks.links import link_from_env
 
 from . import start_up
@@ -47,6 +48,7 @@ def import_lab_without_node() -> None:
     original = getattr(commands, "_yarn_config", None)
     if original is None:  # a JupyterLab that no longer has it
         return
+    warn_if_untested("jupyterlab")
     commands._yarn_config = _no_yarn_config
     try:
         import jupyterlab.labapp  # noqa: F401 - computes app_version now, without node

@@ -32,6 +32,8 @@ from typing import Any
 from tornado import web
 from tornado.websocket import WebSocketHandler
 
+from hpchub.compat import warn_if_untested
+
 RECHECK_S = 5
 REVOKED = "access to this server was revoked by its owner"
 
@@ -158,6 +160,7 @@ def _load_jupyter_server_extension(serverapp) -> None:  # noqa: ANN001 - a Serve
     owner = os.environ.get("JUPYTERHUB_USER")
     if owner is None or not hasattr(provider, "hub_auth"):
         return  # not a JupyterHub server
+    warn_if_untested("jupyterhub")
     guard = Guard(provider, owner, serverapp, os.environ.get("JUPYTERHUB_API_TOKEN", ""))
     provider.hub_auth.user_for_token = guard.user_for_token
     provider.get_user = guard.get_user

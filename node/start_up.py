@@ -30,6 +30,8 @@ import ssl
 import time
 from pathlib import Path
 
+from hpchub.compat import warn_if_untested
+
 from .contract import JobContract
 
 HASHED_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")  # OpenSSL's c_rehash / `openssl rehash`
@@ -84,6 +86,7 @@ def begin() -> None:
     gc.disable()
     directory = ca_directory()
     if directory:
+        warn_if_untested("python")
         ssl.SSLContext.set_default_verify_paths = _directory_only(directory)
 
 

@@ -18,6 +18,8 @@ import sys
 import threading
 from collections.abc import Callable
 
+from hpchub.compat import warn_if_untested
+
 # JupyterHub modules that import make_ssl_context by name.
 USERS = ("jupyterhub.utils", "jupyterhub.user", "jupyterhub.objects", "jupyterhub.app",
          "jupyterhub.services.auth", "jupyterhub.singleuser.extension",
@@ -60,6 +62,7 @@ def share_contexts() -> None:
     utils = sys.modules.get("jupyterhub.utils")
     if utils is None or getattr(utils.make_ssl_context, "hpchub_shared", False):
         return
+    warn_if_untested("jupyterhub")
     original = utils.make_ssl_context
     replacement = shared(original)
     for name in USERS:

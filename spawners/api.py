@@ -19,6 +19,7 @@ from jupyterhub import apihandlers
 from jupyterhub.apihandlers import APIHandler
 from tornado import web
 
+from hpchub.compat import require
 from hpchub.node.contract import REPORT_MAX_CHARS
 
 from . import home
@@ -74,6 +75,7 @@ class PortReportHandler(APIHandler):
 
 def install_handlers() -> None:
     """Replace batchspawner's handler with ours in JupyterHub's default API handlers."""
+    require("batchspawner")
     handlers = apihandlers.default_handlers
     handlers[:] = [h for h in handlers if h[0] != r"/api/batchspawner"]
     if not any(h[0] == PATH for h in handlers):

@@ -26,6 +26,7 @@ from jupyterhub.apihandlers.shares import ServerShareAPIHandler
 from jupyterhub.handlers.pages import AcceptShareHandler
 from tornado import web
 
+from hpchub.compat import require
 from hpchub.site_configs import Site
 
 _collaborations: tuple[str, ...] = ()  # the site's collaboration names (set by configure)
@@ -180,6 +181,8 @@ def _with_group_shares(upstream: Any) -> Any:
 def install(site: Site) -> None:
     """Our handlers in place of JupyterHub's share and accept-share handlers."""
     from jupyterhub import scopes
+
+    require("jupyterhub")
 
     set_collaborations(site)
     if not hasattr(scopes.get_scopes_for, "upstream"):

@@ -127,3 +127,15 @@ def test_the_nodes_runtime_has_no_hub_only_package_and_the_hub_has_them(testbed)
     done = testbed.exec("c1", python, "-c", "import hpchub.node.singleuser, hpchub.node.shared_launch, "
                         "hpchub.jobs.ipp, hpchub.jobs.dask, hpchub.kernels.visible")
     assert done.ok, done.output
+
+
+@pytest.mark.parametrize("node", ["hub", "c1"])
+def test_every_patched_upstream_is_at_a_tested_version(testbed, node):
+    """The hub's and the nodes' runtimes hold the versions hpchub's patches were tested with
+    (hpchub.compat); an image built with a newer release fails here, naming the patch."""
+    done = testbed.exec(node, "/opt/hpchub/venv/bin/python", "-m", "hpchub.compat")
+    assert done.ok, done.output
+    patched_there = ("batchspawner", "jupyterhub") if node == "hub" else (
+        "distributed", "jupyterhub", "jupyterlab")
+    for upstream in patched_there:
+        assert re.search(rf"^{upstream} +\d", done.output, re.M), done.output
