@@ -47,7 +47,8 @@ PATCHES = (
     Patch("jupyterhub", ">=6.1,<6.2", "hpchub.node.tls_contexts:share_contexts",
           "jupyterhub.utils.make_ssl_context wherever JupyterHub imported it",
           "JupyterHub 6.1 builds a TLS context (and parses the CA bundle) for every internal-SSL "
-          "call; one per certificate is enough",
+          "call; one per certificate is enough, and it must tolerate a peer's unexpected EOF "
+          "(Python 3.13 + OpenSSL 3.5: 'Broken pipe' on the next calls otherwise)",
           "tests/test_tls_contexts.py::test_share_contexts_replaces_jupyterhubs_function_everywhere"),
     Patch("jupyterhub", ">=6.1,<6.2", "hpchub.node.share_guard:_load_jupyter_server_extension",
           "the single-user server's HubAuth.user_for_token and identity provider get_user",

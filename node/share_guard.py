@@ -78,9 +78,21 @@ class Guard:
         async def ask() -> dict | None:
             model = await self.cached_user_for_token(token, use_cache, session_id, sync=False)
             if use_cache and (model is None or model.get("name") != self.owner):
-                model = await self.cached_user_for_token(token, False, session_id, sync=False)
+                model = await self.ask_hub(token, session_id)
             return model
         return ask()
+
+    async def ask_hub(self, token: str, session_id: str) -> dict | None:
+        """The hub's uncached answer; a connection that failed (HubAuth's HTTP 500) is tried
+        once more before the guest's request fails."""
+        try:
+            return await self.cached_user_for_token(token, False, session_id, sync=False)
+        except web.HTTPError as exc:
+            if exc.status_code != 500:
+                raise
+            self.hub_auth.log.warning("asking the hub about a guest failed, once more: %s", exc)
+            await asyncio.sleep(0.2)
+            return await self.cached_user_for_token(token, False, session_id, sync=False)
 
     async def allowed(self, token: str) -> bool:
         model = await self.cached_user_for_token(token, False, sync=False)

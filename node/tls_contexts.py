@@ -7,6 +7,12 @@ build loads the system CA bundle, about 0.1 s with OpenSSL 3 on the testbed (no 
 issue found in JupyterHub's tracker). The contexts are never modified after they are made,
 so hpchub shares one per (key, certificate, CA, purpose) and rebuilds it when one of those
 files changes (renewed certificates).
+
+Each context also ends a connection cleanly when the peer closes it without TLS's
+close_notify (``OP_IGNORE_UNEXPECTED_EOF``): with Python 3.13 and OpenSSL 3.5 such a close
+otherwise left the process's next TLS calls to the hub failing with "Broken pipe" (seen on a
+shared server as its guest's websockets were closed; the same failure as in
+:mod:`hpchub.jobs.dask_tls`).
 """
 
 from __future__ import annotations
@@ -37,6 +43,13 @@ def _stamp(*paths: str | None) -> tuple:
     return tuple(stamps)
 
 
+def tolerant(context: ssl.SSLContext | None) -> ssl.SSLContext | None:
+    """``context`` ending cleanly on a peer's unexpected EOF (see above)."""
+    if context is not None:
+        context.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
+    return context
+
+
 def shared(make: Callable[..., ssl.SSLContext | None]) -> Callable[..., ssl.SSLContext | None]:
     """``make`` (with JupyterHub's signature) that returns the same context for the same files."""
     cache: dict[tuple, ssl.SSLContext | None] = {}
@@ -46,11 +59,11 @@ def shared(make: Callable[..., ssl.SSLContext | None]) -> Callable[..., ssl.SSLC
     def make_shared(keyfile, certfile, cafile=None, verify=None, check_hostname=None,
                     purpose=ssl.Purpose.SERVER_AUTH):
         if verify is not None or check_hostname is not None:  # deprecated forms: not cached
-            return make(keyfile, certfile, cafile, verify, check_hostname, purpose)
+            return tolerant(make(keyfile, certfile, cafile, verify, check_hostname, purpose))
         key = (keyfile, certfile, cafile, purpose, _stamp(keyfile, certfile, cafile))
         with lock:
             if key not in cache:
-                cache[key] = make(keyfile, certfile, cafile=cafile, purpose=purpose)
+                cache[key] = tolerant(make(keyfile, certfile, cafile=cafile, purpose=purpose))
             return cache[key]
 
     make_shared.hpchub_shared = True
