@@ -48,18 +48,28 @@ async def main(version):
             break
         await asyncio.sleep(0.5)
     out["after_cancel"] = info.state if info else "gone"
-    print("RESULT", json.dumps(out))
+    return version, out
 
-asyncio.run(main(sys.argv[1]))
+async def each(versions):  # at once: the waits for an unchanged round overlap
+    print("RESULT", json.dumps(dict(await asyncio.gather(*map(main, versions)))))
+
+asyncio.run(each(sys.argv[1:]))
 '''
+VERSIONS = ["v0.0.42", "v0.0.41", "v0.0.40"]
 
 
-@pytest.mark.parametrize("version", ["v0.0.42", "v0.0.41", "v0.0.40"])
-def test_the_rest_client_speaks_each_api_version_slurm_24_11_serves(testbed, version):
-    done = testbed.exec("hub", "python3", "-c", PROBE, version, user="jupyterhub")
+@pytest.fixture(scope="module")
+def probed(testbed) -> dict[str, dict]:
+    """The whole client run once per API version against the testbed's slurmrestd."""
+    done = testbed.exec("hub", "python3", "-c", PROBE, *VERSIONS, user="jupyterhub")
     line = next((x for x in done.output.splitlines() if x.startswith("RESULT ")), None)
     assert line, done.output[-3000:]
-    got = json.loads(line[7:])
+    return json.loads(line[7:])
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_rest_client_speaks_each_api_version_slurm_24_11_serves(probed, version):
+    got = probed[version]
     assert got["api"] == version and "Slurm 24.11" in got["about"], got
     assert got["unchanged"] == 1, got  # 24.11's "no job changes since update_time"
     assert (got["state"], got["user"], got["limit_s"]) == ("RUNNING", "alice", 300), got
