@@ -85,7 +85,7 @@ def test_slurm_not_answering_never_stops_a_running_server(cluster, make_spawner,
     run(scenario)
 
 
-def test_a_job_slurm_no_longer_knows_is_stopped_a_failed_listing_is_not(cluster, make_spawner, run):
+def test_a_job_slurm_no_longer_knows_means_its_server_stopped(cluster, make_spawner, run):
     spawner = make_spawner()
 
     async def scenario():
