@@ -118,8 +118,9 @@ def warn_if_untested(upstream: str) -> bool:
 
 
 def main() -> int:
-    bad = [line for name in sorted({p.upstream for p in PATCHES}) for line in untested(name)]
-    for name in sorted({p.upstream for p in PATCHES}):
+    names = sorted({p.upstream for p in PATCHES})
+    bad = [line for name in names for line in untested(name)]
+    for name in names:
         print(f"{name:<14} {installed(name) or 'not installed'}")
     for line in bad:
         print("UNTESTED:", line)

@@ -64,17 +64,14 @@ class JobContract:
             raw = env.get(cls.name(f.name))
             if raw is None:
                 continue
-            if f.name == "shared_server":
-                values[f.name] = raw == "1"
-            elif f.type in ("int | None", "float | None"):
-                try:
-                    values[f.name] = (int if f.type.startswith("int") else float)(raw)
-                except ValueError:
-                    continue
-            else:
-                values[f.name] = raw
+            try:
+                values[f.name] = PARSERS.get(f.name, str)(raw)
+            except ValueError:
+                continue
         return cls(**values)
 
 
+PARSERS = {"time_limit_s": int, "shutdown_grace_s": int, "memory_mb": int, "job_started": float,
+           "shared_server": lambda raw: raw == "1"}
 PEM_FIELDS = {"key": "ssl_key", "cert": "ssl_cert", "ca": "ssl_ca"}
 PEM_ENV = {part: JobContract.name(field) for part, field in PEM_FIELDS.items()}

@@ -20,7 +20,7 @@ from .confine import join
 from .contract import JobContract
 from .singleuser import add_jupyter_settings, free_port, listen_url
 
-MARK = "=".join(*JobContract(shared_server=True).to_env().items()).encode()
+MARK = f"{JobContract.name('shared_server')}=1".encode()  # in a server's /proc/<pid>/environ
 
 
 def owned_server(pid: int) -> bool:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from hpchub.node.contract import PEM_ENV, JobContract
+from hpchub.node.shared_launch import MARK
 from hpchub.node.walltime import walltime_reply
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +40,7 @@ def test_the_contract_round_trips_through_the_environment():
     assert env["HPCHUB_TIME_LIMIT_S"] == "3600" and env["HPCHUB_SHARED_SERVER"] == "1"
     assert {env[name] for name in PEM_ENV.values()} == {"K", "C", "A"}
     assert JobContract.from_env(env) == contract
+    assert f"{JobContract.name('shared_server')}={env['HPCHUB_SHARED_SERVER']}".encode() == MARK
 
 
 def test_absent_and_malformed_values_read_as_absent():
