@@ -144,6 +144,9 @@ def configure(c: Config) -> Site:
         # API spawns answer 202 after a second and clients follow the progress stream.
         "tornado_settings": {"slow_spawn_timeout": 1},
     })
+    from hpchub.proxy import proxy_class
+
+    defaults(c, "JupyterHub", {"proxy_class": proxy_class()})
     defaults(c, "ConfigurableHTTPProxy", {"pid_file": str(state / "proxy.pid")})
     if c.JupyterHub.authenticator_class in ("pam", "jupyterhub.auth.PAMAuthenticator"):
         defaults(c, "PAMAuthenticator", {"open_sessions": False})

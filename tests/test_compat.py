@@ -17,8 +17,8 @@ FOLDER = {"hpchub": "hpchub", "spawners": "spawners", "node": "node", "jobs": "j
 
 def function_of(where: str) -> ast.FunctionDef:
     module, function = where.split(":")
-    package, name = module.split(".")[1:]
-    tree = ast.parse((ROOT / FOLDER[package] / f"{name}.py").read_text())
+    *package, name = module.split(".")[1:]  # hpchub.<folder>.<module> or hpchub.<module>
+    tree = ast.parse((ROOT / FOLDER[package[0] if package else "hpchub"] / f"{name}.py").read_text())
     return next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == function)
 
 
