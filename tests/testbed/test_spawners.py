@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).parent))
 from hubclient import HubUser  # noqa: E402
 
+from hpchub.containers.render import POLL_RUNNING_S  # noqa: E402
+
 WHERE = "import socket, os; print(socket.gethostname(), os.environ.get('CUDA_VISIBLE_DEVICES'))"
 
 
@@ -208,7 +210,7 @@ def wait_poll_rounds(testbed, rounds: int, failed: bool, timeout: float = 120) -
     start, began = metric(testbed, name), time.monotonic()
     wait_until(lambda: metric(testbed, name) >= start + rounds, timeout,
                f"{rounds} {'failed ' if failed else ''}poll rounds", step=2)
-    time.sleep(max(0.0, 11 - (time.monotonic() - began)))  # JupyterHub polls every 10 s
+    time.sleep(max(0.0, POLL_RUNNING_S + 1 - (time.monotonic() - began)))  # JupyterHub's poll
 
 
 def test_metrics_are_exposed(testbed, alice):
