@@ -34,11 +34,11 @@ class Patch:
 
 PATCHES = (
     Patch("batchspawner", "==1.3.0", "hpchub.spawners.api:install_handlers",
-          "batchspawner's /api/batchspawner handler (removed; hpchub.spawners.api serves the job's "
-          "port report)",
+          "batchspawner's /api/batchspawner handler, where batchspawner is installed in the "
+          "hub's environment (hpchub does not use it)",
           "it setattr()s every key a job posts on the hub's spawner: a job could set "
           "exec_prefix and run commands on the hub (no upstream fix in 1.3.0)",
-          "tests/testbed/test_spawners.py::test_job_can_report_only_its_port"),
+          "tests/test_job_api.py::test_batchspawners_handler_is_gone_where_batchspawner_is_installed"),
     Patch("jupyterhub", ">=6.1,<6.2", "hpchub.spawners.sharing:install",
           "the share and accept-share handlers, and jupyterhub.scopes.get_scopes_for",
           "servers are shared only within the owner's collaborations, and a token gets the "

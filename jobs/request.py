@@ -28,10 +28,6 @@ def user_associations(user: str | None = None) -> dict[str, tuple[str, ...]]:
         raise JobRequestError(f"Slurm accounting did not answer ({exc}); try again") from None
 
 
-def default_account(associations: dict[str, tuple[str, ...]], site: Site) -> str:
-    return site.default_account if site.default_account in associations else next(iter(associations))
-
-
 def check(req: JobRequest, site: Site, associations: dict[str, tuple[str, ...]]) -> JobRequest:
     """The request with defaults filled in, or :class:`JobRequestError` naming the problem."""
     for field in ("nodes", "tasks_per_node", "cpus_per_task"):
@@ -63,7 +59,7 @@ def check(req: JobRequest, site: Site, associations: dict[str, tuple[str, ...]])
         raise JobRequestError(f"time {req.time} is longer than {name!r} allows ({part.max_time})")
     if not associations:
         raise JobRequestError("you have no Slurm account on this cluster: ask the center for one")
-    account = req.account or default_account(associations, site)
+    account = req.account or site.account_for(associations)
     if account not in associations:
         raise JobRequestError(f"you cannot charge account {account!r}; yours: {', '.join(associations)}")
     if req.qos and req.qos not in associations[account]:

@@ -3,6 +3,12 @@
 The hub (``hpchub.hub``, the spawners) writes a :class:`JobContract` into the server's
 environment with :meth:`JobContract.to_env`; code in the job and in its kernels reads it back
 with :meth:`JobContract.from_env`. The variable names live here and nowhere else (tests aside).
+
+What code in a job learns, and from where: the server, as it starts, learns from the contract
+only (the two site roots it needs ride along, because loading the site config would add about
+0.2 s, its validation library's import, to every server start). Code that runs later in the
+job, the launchers and the command-line tools, reads the node's installed site config
+(:func:`hpchub.site_configs.installed_site`).
 """
 
 from __future__ import annotations

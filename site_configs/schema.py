@@ -8,6 +8,7 @@ without reading Python.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -371,6 +372,12 @@ class Site(Strict):
     def default_partition(self) -> str:
         """Where a job that names no partition goes: the one marked ``default``, else the first."""
         return next((p.name for p in self.partitions if p.default), self.partitions[0].name)
+
+    def account_for(self, accounts: Iterable[str]) -> str:
+        """What a user who names no account is charged: the site's ``default_account`` if they
+        may charge it, else the first of theirs ("" when they have none)."""
+        accounts = list(accounts)
+        return self.default_account if self.default_account in accounts else next(iter(accounts), "")
 
     def collaboration(self, name: str) -> Collaboration:
         return next(c for c in self.collaborations if c.name == name)

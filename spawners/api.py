@@ -1,12 +1,14 @@
 """What a server job may tell the hub: the port it listens on, or that it failed to start
 (with the end of its log).
 
-Upstream ``batchspawner/api.py`` calls ``setattr`` on the spawner for every key of the JSON
-body, so a user's job could set ``exec_prefix``, ``batch_submit_cmd``... and make the hub run
-commands. hpchub removes that handler from JupyterHub's API and serves its own: the job is
-identified by its own API token, the body is exactly ``{"port": N}`` or ``{"failed": TEXT}``,
-and the host is never taken from the job (it comes from Slurm's record of where the job runs).
-A failure is taken only while that server is starting.
+The job is identified by its own API token, the body is exactly ``{"port": N}`` or
+``{"failed": TEXT}``, and the host is never taken from the job (it comes from Slurm's record
+of where the job runs). A failure is taken only while that server is starting.
+
+hpchub does not need batchspawner. Where it is installed in the hub's environment anyway (a
+center coming from it), its ``/api/batchspawner`` handler, which ``setattr``s every key of the
+JSON body on the spawner (a user's job could set ``exec_prefix``... and run commands on the
+hub), is taken out of JupyterHub's API.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 
-import batchspawner.api  # noqa: F401 - imported so that its handler can be removed below
 from jupyterhub import apihandlers
 from jupyterhub.apihandlers import APIHandler
 from tornado import web
@@ -74,8 +75,13 @@ class PortReportHandler(APIHandler):
 
 
 def install_handlers() -> None:
-    """Replace batchspawner's handler with ours in JupyterHub's default API handlers."""
-    require("batchspawner")
+    """Add hpchub's handlers to JupyterHub's default API handlers; batchspawner's goes."""
+    try:
+        import batchspawner.api  # noqa: F401 - registers its handler when first imported
+    except ImportError:
+        pass
+    else:
+        require("batchspawner")
     handlers = apihandlers.default_handlers
     handlers[:] = [h for h in handlers if h[0] != r"/api/batchspawner"]
     if not any(h[0] == PATH for h in handlers):

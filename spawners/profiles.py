@@ -1,10 +1,24 @@
 """The node-profile page and the spawner that runs the chosen profile.
 
-Extends ``wrapspawner.ProfilesSpawner``. Profiles come from the site config, filtered by the
-user's groups; the user's choice is validated (:mod:`.options`) against the site and their
-real Slurm associations before anything is submitted, and the child spawner is built with
-every argument JupyterHub 6 gives a spawner (upstream wrapspawner passes a reduced set, so
-the child lacks ``orm_spawner``, ``user_options``, internal-SSL paths...).
+How hpchub's spawners fit together (said here only):
+
+- :class:`ProfilesSpawner` is the hub's ``spawner_class``. From ``wrapspawner.ProfilesSpawner``
+  it takes the wrapper: one child spawner per server, built for the chosen profile, whose
+  state is nested in the wrapper's (``child_profile``, ``child_state``) and whose start, stop
+  and poll the wrapper runs. It replaces the form (the site's profiles, filtered by the user's
+  groups) and builds the child with every argument JupyterHub 6 gives a spawner (wrapspawner
+  1.0.1 passes fewer: the child would lack ``orm_spawner``, ``user_options``, internal SSL).
+- The children are hpchub's own JupyterHub spawners: :class:`.slurm.SlurmSpawner` (batch
+  profiles; batchspawner's is not used, see its module) and :class:`.shared_node.SharedNodeSpawner`.
+  Both receive, from :meth:`ProfilesSpawner.construct_child` only, ``site`` (the loaded site
+  config), ``hpchub_request`` (the validated request) and their profile's timeouts.
+- A member's request is validated once per spawn, by :func:`.options.parse_request` against
+  the site and their real Slurm associations: in :meth:`ProfilesSpawner.run_options_from_form`
+  for the form (an error shows on the form) or in ``apply_user_options`` (every spawn, API ones
+  too). It is stored once, in the wrapper's state (``request``); the child's holds its job's
+  facts.
+- Settings of batchspawner and wrapspawner that hpchub does not honour stop the hub at start-up
+  (``hpchub.hub.UNHONOURED``).
 """
 
 from __future__ import annotations
@@ -70,9 +84,8 @@ async def user_choices(site: Site, user: str) -> UserChoices:
         log.warning("associations of %s: %s", user, exc)
         raise web.HTTPError(503, "Slurm's accounting is not answering; try again in a minute") from None
     accounts = tuple(qos_by_account)
-    default = site.default_account if site.default_account in accounts else (accounts or ("",))[0]
     return UserChoices(
-        accounts=accounts, default_account=default, qos_by_account=qos_by_account,
+        accounts=accounts, default_account=site.account_for(accounts), qos_by_account=qos_by_account,
         reservations=usable_reservations(reservations, user, accounts, groups), groups=groups,
         allocations=await allocations(site, user, accounts),
     )
@@ -112,6 +125,7 @@ class ProfilesSpawner(HPCHub, wrapspawner.ProfilesSpawner):
     def __init__(self, **kwargs):
         self._spawn_kwargs = dict(kwargs)
         self._request_fields: dict = {}  # the validated request: stored once, in this state
+        self._form_request: SpawnRequest | None = None  # validated by the form, for _apply
         self.end_reason = ""  # why the last server stopped, until the form has shown it
         super().__init__(**kwargs)
         # The last options a spawn was started with (JupyterHub keeps a refused request's too).
@@ -167,7 +181,8 @@ class ProfilesSpawner(HPCHub, wrapspawner.ProfilesSpawner):
                 ("profile", "nodes", "time", "account", "qos", "reservation") and v != [""]}
 
     async def run_options_from_form(self, formdata: dict) -> dict:
-        return (await self.validated(self.options_from_form(formdata))).as_options()
+        self._form_request = await self.validated(self.options_from_form(formdata))
+        return self._form_request.as_options()
 
     async def validated(self, raw: dict) -> SpawnRequest:
         try:
@@ -191,9 +206,13 @@ class ProfilesSpawner(HPCHub, wrapspawner.ProfilesSpawner):
         JupyterHub stores the options it was sent before this hook runs; a refused request's
         are put back to the last accepted ones, so nothing ("Start again with the same
         options", the next form) ever replays what was refused."""
+        form, self._form_request = self._form_request, None
         try:
             self.check_pending_limit()
-            request = await self.validated(dict(user_options or {}))
+            if form is not None and form.as_options() == dict(user_options or {}):
+                request = form  # the form's request, validated a moment ago
+            else:
+                request = await self.validated(dict(user_options or {}))
         except web.HTTPError:
             self.user_options = self.orm_spawner.user_options = dict(self._accepted_options)
             self.db.commit()
@@ -244,9 +263,8 @@ class ProfilesSpawner(HPCHub, wrapspawner.ProfilesSpawner):
             return None  # nothing chosen yet (a new or stopped server)
         self.child_class = self._class_for(profile.kind)
         self.child_config = self.child_settings(profile)
-        kwargs = {**self._spawn_kwargs, "config": self.config, **self.child_config}
-        if profile.kind != "shared":
-            kwargs["hpchub_request"] = self._request_fields
+        kwargs = {**self._spawn_kwargs, "config": self.config, **self.child_config,
+                  "site": self.site, "hpchub_request": self._request_fields}
         self.child_spawner = self.child_class(**kwargs)
         self.child_spawner.persist = self.persist_state
         self.child_spawner.clear_state()
@@ -260,11 +278,10 @@ class ProfilesSpawner(HPCHub, wrapspawner.ProfilesSpawner):
         return self.child_spawner
 
     def child_settings(self, profile) -> dict:
-        """Child traits from the site config and the profile (derived, so never stored)."""
+        """The child's timeouts, from its profile (derived, so never stored)."""
         if profile.kind == "shared":
-            return {"site_path": self.site_config}
+            return {}
         return {
-            "runtime_prefix": self.site.runtime_prefix,
             "pending_timeout": profile.pending_timeout_s,
             "start_timeout": profile.pending_timeout_s + self.server_start_s,
         }

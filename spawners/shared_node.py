@@ -18,10 +18,10 @@ import json
 from collections import Counter
 
 from jupyterhub.spawner import Spawner
-from traitlets import Enum, Integer, List, Unicode
+from traitlets import Dict, Enum, Instance, Integer, List, Unicode
 
 from hpchub.node.contract import JobContract
-from hpchub.site_configs import load_site
+from hpchub.site_configs import Site
 from hpchub.slurm.runner import CommandTimeout, as_user, run
 
 from . import certs
@@ -57,8 +57,9 @@ def _certificates(spawner: SharedNodeSpawner) -> UserCertificates:
 class SharedNodeSpawner(Spawner):
     """A server on a shared (login) node, started over ssh as the user, no queue."""
 
-    # Per spawn, from ProfilesSpawner (c.HPCHub.site_config).
-    site_path = Unicode(help="Site config with the shared node pool")
+    # From ProfilesSpawner, as for every child (see hpchub.spawners.profiles).
+    site = Instance(Site, help="The center's site config (the shared node pool)")
+    hpchub_request = Dict(help="The validated SpawnRequest fields for this server.")
     node = Unicode("")
     pid = Integer(0)
     start_timeout = Integer(60, help="Seconds a shared-node server may take to start"
@@ -84,10 +85,6 @@ class SharedNodeSpawner(Spawner):
         read (``-F /dev/null``); options that keep the user's ``~/.ssh`` out (no ProxyCommand,
         identity files, agent...) and those of ``ssh_login`` are always added.""",
     ).tag(config=True)
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.site = load_site(self.site_path)
 
     def launcher(self) -> str:
         return f"{self.site.runtime_prefix}/bin/hpchub-shared-launch"

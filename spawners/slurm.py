@@ -1,18 +1,22 @@
 """JupyterLab as a Slurm batch job, submitted as the user, watched by the shared poller.
 
-Extends ``batchspawner.SlurmSpawner`` (its traits and state layout) but replaces the parts
-that are unsafe or fragile upstream:
+A JupyterHub ``Spawner`` of its own. It used to extend ``batchspawner.SlurmSpawner`` but had
+come to replace every method of it, and inherited ~35 settings (``req_*``, ``batch_*``,
+``exec_prefix``...) that mean nothing here; what differs from batchspawner 1.3, and why:
 
 - commands are argv lists run without a shell (upstream uses ``create_subprocess_shell``);
   options are ``sbatch`` flags and the script is rendered with every value shell-quoted
   (upstream merges raw ``user_options`` into the template);
-- one ``squeue`` per interval for all servers (upstream: one per spawner per poll);
-- an ``squeue`` error never means "stopped" (upstream batchspawner#315): only Slurm
-  reporting the job ended does;
+- one job-list read per interval for all servers (upstream: one ``squeue`` per spawner per
+  poll), through :mod:`hpchub.slurm` (``sbatch``/``squeue`` or slurmrestd);
+- a failed read never means "stopped" (upstream batchspawner#315): only Slurm reporting the
+  job ended does;
 - a job that dies before reporting its port fails the spawn at once with Slurm's reason
   (upstream batchspawner#253 hangs until the start timeout);
 - the job may report only its port (see :mod:`hpchub.spawners.api`); the host comes from
   Slurm's record of where the job runs.
+
+Its state keeps batchspawner's ``job_id`` key.
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ import re
 import time
 from collections.abc import Callable
 
-import batchspawner
+from jupyterhub.spawner import Spawner
 from tornado import web
-from traitlets import Dict, Float, Integer, TraitError, Unicode, validate
+from traitlets import Dict, Float, Instance, Integer, TraitError, Unicode, validate
 
 from hpchub.node.contract import PREFIX as CONTRACT_PREFIX
 from hpchub.node.contract import JobContract
+from hpchub.site_configs import Site
 from hpchub.slurm.client import CommandTimeout, SlurmError, SlurmUnavailable, slurm
 from hpchub.slurm.flags import server_job
 from hpchub.slurm.hostlist import first_host
@@ -75,13 +80,17 @@ class SpawnFailed(web.HTTPError):
         return self.jupyterhub_message
 
 
-class SlurmSpawner(batchspawner.SlurmSpawner):
+class SlurmSpawner(Spawner):
     """A node-profile server on Slurm. Configured per profile by :class:`ProfilesSpawner`."""
 
-    # Per spawn, not configuration: handed over by ProfilesSpawner, which stores it in its state.
+    job_id = Unicode("", help="The server's Slurm job, once submitted (kept in the state).")
+    # The job's server listens on the node's interfaces; the hub reaches it by the node's name.
+    ip = Unicode("0.0.0.0", help="The address the server job listens on").tag(config=True)
+
+    # From ProfilesSpawner, as for every child (see hpchub.spawners.profiles); the request is
+    # stored in the wrapper's state, the site and the profile's timeouts are not stored.
+    site = Instance(Site, help="The center's site config")
     hpchub_request = Dict(help="The validated SpawnRequest fields for this server.")
-    # Per profile, from ProfilesSpawner (the site's runtime_prefix, profiles[].pending_timeout_s).
-    runtime_prefix = Unicode("/opt/hpchub/venv", help="Runtime venv on the nodes")
     pending_timeout = Integer(600, help="Cancel a job still queued after this many seconds")
     shutdown_grace = Integer(120, help="Seconds before the time limit that Slurm asks the "
                              "server to stop cleanly (SIGTERM)").tag(config=True)
@@ -121,6 +130,8 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
     # --------------------------------------------------------------- state
     def get_state(self) -> dict:
         state = super().get_state()
+        if self.job_id:
+            state["job_id"] = self.job_id
         if self.job_id and self.port:
             state["port"] = self.port
         elif self.job_id:  # still starting
@@ -129,6 +140,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
 
     def load_state(self, state: dict) -> None:
         super().load_state(state)
+        self.job_id = state.get("job_id", "")
         self.port = int(state.get("port", 0))
         self.submitted_at = float(state.get("submitted", 0))
         self.token_sha256 = state.get("token_sha256", "")
@@ -138,6 +150,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
 
     def clear_state(self) -> None:
         super().clear_state()
+        self.job_id = ""
         self.port = 0
         self.submitted_at, self.token_sha256 = 0.0, ""
 
@@ -211,7 +224,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         return certs.env_with_pems(env, self.cert_paths.get("pems"))
 
     def job_command(self) -> list[str]:
-        return [f"{self.runtime_prefix}/bin/hpchub-singleuser", *self.cmd, *self.get_args()]
+        return [f"{self.site.runtime_prefix}/bin/hpchub-singleuser", *self.cmd, *self.get_args()]
 
     def grace(self) -> int:
         """Seconds of SIGTERM warning before the time limit: at most a quarter of the job."""
@@ -225,7 +238,7 @@ class SlurmSpawner(batchspawner.SlurmSpawner):
         env = {**self.job_env(), **JobContract(job_output=job.output).to_env()}  # %j: the job's own
         script = render_script(
             user=self.user.name, profile=req.profile, env=env,
-            command=self.job_command(), runtime_bin=f"{self.runtime_prefix}/bin",
+            command=self.job_command(), runtime_bin=f"{self.site.runtime_prefix}/bin",
             grace_s=self.grace(), stop_after_s=walltime_seconds(req.time) - self.grace(),
         )
         try:

@@ -89,7 +89,7 @@ def test_node_requirements_come_from_metadata():
     assert not any(r.startswith(("batchspawner", "wrapspawner", "psycopg")) for r in reqs)
     hub = node_requirements("hub")
     assert {r.split("=")[0].split(">")[0].split("[")[0] for r in hub} >= {
-        "batchspawner", "wrapspawner", "jupyterhub-ldapauthenticator", "psycopg", "jupyterhub-idle-culler"}
+        "wrapspawner", "jupyterhub-ldapauthenticator", "psycopg", "jupyterhub-idle-culler"}
 
 
 def test_the_directory_holds_the_sites_people_and_groups():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+from pathlib import Path
 
 import pytest
 from jupyterhub import orm
@@ -14,12 +15,14 @@ from jupyterhub.user import User
 
 import hpchub.slurm.client as slurm_client
 import hpchub.spawners.poller as poller_module
+from hpchub.site_configs import load_site
 from hpchub.spawners.poller import SlurmPoller
 from hpchub.spawners.slurm import SlurmSpawner
 
 from .fake_slurm import FakeSlurm
 
 logging.getLogger("alembic").setLevel(logging.WARNING)
+SITE = load_site(str(Path(__file__).parents[2] / "site_configs" / "testbed.yaml"))
 
 
 def new_hub_process(monkeypatch) -> None:
@@ -66,7 +69,7 @@ def make_spawner(hub_db):
                     "hpchub_request": {"profile": "cpu", "kind": "batch", "partition": "regular",
                                        "time": "01:00:00"}, **traits}
         return SlurmSpawner(db=db, user=user, hub=hub, orm_spawner=orm_spawner,
-                            api_token="a-token", **settings)
+                            api_token="a-token", site=SITE, **settings)
 
     return make
 
