@@ -21,7 +21,7 @@ from common import testbed
 
 HPCHUB = r'''
 import asyncio, sys
-from hpchub.hub import connect_slurm
+from hpchub.hub.slurm_connection import connect_slurm
 from hpchub.site_configs import load_site
 from hpchub.spawners.poller import SlurmPoller
 client = connect_slurm(load_site("/etc/hpchub/generated/site.yaml"), sys.argv[2])

@@ -55,7 +55,7 @@ PATCHES = (
           "HubAuth caches a token's user for 5 minutes and never rechecks an open websocket, so a "
           "revoked guest kept the kernels and terminals they had open",
           "tests/testbed/test_sharing.py::test_revoking_ends_the_guests_kernels_terminals_and_the_token_they_read"),
-    Patch("jupyterhub", ">=6.1,<6.2", "hpchub.proxy:proxy_class",
+    Patch("jupyterhub", ">=6.1,<6.2", "hpchub.hub.proxy:proxy_class",
           "jupyterhub.proxy.ConfigurableHTTPProxy._check_pid (the hub's proxy_class)",
           "at start-up JupyterHub SIGTERMs whatever process has the pid its pid file recorded; "
           "after a container or machine restart that was often the new hub itself "

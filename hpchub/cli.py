@@ -73,7 +73,7 @@ def exec_arguments(args: argparse.Namespace) -> tuple[str | None, str, list[str]
 
 
 def cmd_hub(args: argparse.Namespace) -> int:
-    from hpchub.hub import run_hub
+    from hpchub.hub.run import run_hub
 
     return run_hub(args.site, args.state_dir, args.slurm_access)
 
@@ -97,7 +97,7 @@ def check_slurm(site, mode: str) -> int:  # noqa: ANN001 - a Site
     """``--slurm``: ask the site's Slurm (as the hub would) which Slurm and REST API it is."""
     import asyncio
 
-    from hpchub.hub import connect_slurm
+    from hpchub.hub.slurm_connection import connect_slurm
     from hpchub.slurm.client import SlurmError
     from hpchub.slurm.runner import CommandTimeout
 

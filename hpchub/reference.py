@@ -79,7 +79,7 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
 
 
 def render() -> str:
-    from hpchub.settings import HPCHub
+    from hpchub.hub.settings import HPCHub
     from hpchub.site_configs.schema import Site
     from hpchub.spawners.shared_node import SharedNodeSpawner
     from hpchub.spawners.slurm import SlurmSpawner

@@ -18,7 +18,7 @@ How hpchub's spawners fit together (said here only):
   too). It is stored once, in the wrapper's state (``request``); the child's holds its job's
   facts.
 - Settings of batchspawner and wrapspawner that hpchub does not honour stop the hub at start-up
-  (``hpchub.hub.UNHONOURED``).
+  (``hpchub.hub.unhonoured``).
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ import wrapspawner
 from tornado import web
 from traitlets import default
 
-from hpchub.hub import refuse_unhonoured
-from hpchub.idle import take_note
-from hpchub.settings import HPCHub
+from hpchub.hub.idle import take_note
+from hpchub.hub.settings import HPCHub
+from hpchub.hub.unhonoured import refuse_unhonoured
 from hpchub.site_configs import Site, load_site
 from hpchub.slurm.accounts import usable_reservations
 from hpchub.slurm.allocations import Allocation, period_start

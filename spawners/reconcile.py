@@ -23,7 +23,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from hpchub.hub import connect_slurm
+from hpchub.hub.slurm_connection import connect_slurm
 from hpchub.node.server_certs import hub_client_context
 from hpchub.site_configs import load_site
 from hpchub.slurm.client import CommandTimeout, SlurmError, slurm

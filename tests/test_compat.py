@@ -12,7 +12,7 @@ import hpchub.compat as compat
 from hpchub.compat import PATCHES, UntestedUpstream, require, warn_if_untested
 
 ROOT = Path(__file__).resolve().parent.parent
-FOLDER = {"hpchub": "hpchub", "spawners": "spawners", "node": "node", "jobs": "jobs"}
+FOLDER = {"hpchub": "hpchub", "hub": "hub", "spawners": "spawners", "node": "node", "jobs": "jobs"}
 
 
 def function_of(where: str) -> ast.FunctionDef:
@@ -40,7 +40,7 @@ def test_every_patch_of_an_upstream_module_is_in_the_inventory():
     upstream = re.compile(r"^(ssl|commands|scopes|module|Security|provider(\.hub_auth)?)\.")
     inventoried = {p.where for p in PATCHES}
     found = set()
-    for folder in ("hpchub", "spawners", "node", "jobs", "kernels", "notebooks"):
+    for folder in ("hpchub", "hub", "spawners", "node", "jobs", "kernels", "notebooks"):
         for path in (ROOT / folder).rglob("*.py"):
             tree = ast.parse(path.read_text())
             for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):

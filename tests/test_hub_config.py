@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from jupyterhub.app import JupyterHub
 
-from hpchub.hub import CONFIG_TEMPLATE, HubConfigError
+from hpchub.hub.run import CONFIG_TEMPLATE
+from hpchub.hub.settings import HubConfigError
 
 TESTBED = str(resources.files("hpchub.site_configs").joinpath("testbed.yaml"))
 

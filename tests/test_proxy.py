@@ -6,7 +6,7 @@ import threading
 
 from jupyterhub.proxy import ConfigurableHTTPProxy
 
-from hpchub.proxy import HubProxy
+from hpchub.hub.proxy import HubProxy
 
 
 def start(argv: list[str]) -> subprocess.Popen:

@@ -344,7 +344,7 @@ free_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_charac
 
 HUB_VIEW = """
 import asyncio, json
-from hpchub.hub import connect_slurm
+from hpchub.hub.slurm_connection import connect_slurm
 from hpchub.site_configs import load_site
 from hpchub.slurm.client import slurm
 connect_slurm(load_site("/etc/hpchub/generated/site.yaml"), "rest")

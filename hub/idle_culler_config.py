@@ -1,5 +1,5 @@
 """jupyterhub-idle-culler's config in hpchub (``--config``): per-profile idle limits."""
 
-from hpchub.idle import cull
+from hpchub.hub.idle import cull
 
 c.IdleCuller.cull_arbiter_hook = cull  # noqa: F821 - `c` is given by traitlets

@@ -4,8 +4,13 @@ lists them and the spawner reads the same values as :func:`hpchub.hub.configure`
 
 from __future__ import annotations
 
-from traitlets import Enum, Float, Integer, Unicode, validate
+from traitlets import Enum, Float, Integer, TraitError, Unicode, validate
 from traitlets.config import Configurable
+
+
+class HubConfigError(TraitError):
+    """A setting hpchub cannot run with; the message names it and what to do. A TraitError, so
+    JupyterHub stops at start-up with this one line ("Bad config encountered ...")."""
 
 
 class HPCHub(Configurable):

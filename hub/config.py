@@ -7,8 +7,7 @@ A center's ``jupyterhub_config.py``::
     import hpchub.hub
     hpchub.hub.configure(c)                                  # ...then hpchub's defaults
 
-``hpchub hub --site FILE`` writes such a file, with the admin's ``jupyterhub_config.d/*.py``
-loaded before ``configure``.
+``hpchub hub --site FILE`` writes such a file (:mod:`.run`).
 """
 
 from __future__ import annotations
@@ -21,66 +20,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from traitlets import TraitError
 from traitlets.config import Config
 from traitlets.config.loader import LazyConfigValue
 
 from hpchub.node.contract import SERVICE_SITE_CONFIG, SERVICE_STATE_DIR, JobContract
-from hpchub.settings import HPCHub
 from hpchub.site_configs import Site, SiteConfigError, load_site
 
-CONFIG_TEMPLATE = """\
-# Written by `hpchub hub`. Put your own settings in {config_dir}/*.py: they are loaded
-# first, and hpchub fills in only what they leave unset.
-import glob
-c.HPCHub.site_config = {site!r}
-c.HPCHub.state_dir = {state!r}
-if {mode!r}:
-    c.HPCHub.slurm_access = {mode!r}
-for path in sorted(glob.glob({config_dir!r} + "/*.py")):
-    load_subconfig(path)
-import hpchub.hub
-hpchub.hub.configure(c)
-"""
-
-_SCRIPT_HINT = ("hpchub writes the batch script and talks to Slurm itself; set the node profile "
-                "in the site config's profiles[] instead")
-# Inherited traits that hpchub's spawners do not honour, with the site-config key to use.
-UNHONOURED: dict[str, dict[str, str]] = {
-    "SlurmSpawner": {
-        "req_partition": "profiles[].partition", "req_queue": "profiles[].partition",
-        "req_runtime": "profiles[].time (and partitions[].max_time)",
-        "req_nprocs": "profiles[].cpus_per_task", "req_ngpus": "profiles[].gpus_per_node",
-        "req_gres": "profiles[].gpus_per_node",
-        "req_memory": "node_groups[].memory_mb (batch profiles get whole nodes or their share)",
-        "req_account": "default_account (users choose among their Slurm associations)",
-        "req_qos": "profiles[].qos", "req_reservation": "profiles[].configurable (users pick a "
-        "reservation they may use)",
-        "pending_timeout": "profiles[].pending_timeout_s", "runtime_prefix": "runtime_prefix",
-        **{name: _SCRIPT_HINT for name in (
-            "req_options", "req_srun", "req_prologue", "req_epilogue", "req_host", "req_cluster",
-            "req_keepvars_extra", "batch_script", "batch_submit_cmd", "batch_query_cmd",
-            "batch_cancel_cmd", "exec_prefix", "batchspawner_singleuser_cmd", "state_pending_re",
-            "state_running_re", "state_unknown_re", "state_exechost_re", "state_exechost_exp",
-            "startup_poll_interval")},
-    },
-    "ProfilesSpawner": {name: "profiles[] in the site config" for name in (
-        "profiles", "child_class", "child_config", "first_template", "form_template",
-        "input_template")},
-    "Spawner": {
-        "mem_limit": "shared_nodes[].max_memory_mb_per_user (batch servers: their Slurm job)",
-        "mem_guarantee": "shared_nodes[].max_memory_mb_per_user (batch servers: their Slurm job)",
-        "cpu_limit": "shared_nodes[].max_cpus_per_user (batch servers: their Slurm job)",
-        "cpu_guarantee": "shared_nodes[].max_cpus_per_user (batch servers: their Slurm job)",
-    },
-}
-UNHONOURED["BatchSpawnerBase"] = UNHONOURED["BatchSpawnerRegexStates"] = UNHONOURED["SlurmSpawner"]
-UNHONOURED["WrapSpawner"] = UNHONOURED["ProfilesSpawner"]
-
-
-class HubConfigError(TraitError):
-    """A setting hpchub cannot run with; the message names it and what to do. A TraitError, so
-    JupyterHub stops at start-up with this one line ("Bad config encountered ...")."""
+from .settings import HPCHub, HubConfigError
+from .slurm_connection import connect_slurm, log_slurm_at_start
+from .unhonoured import refuse_unhonoured
 
 
 def with_command_line(c: Config) -> Config:
@@ -94,16 +42,6 @@ def with_command_line(c: Config) -> Config:
     merged = copy.deepcopy(c)
     merged.merge(cli)
     return merged
-
-
-def refuse_unhonoured(config: Config) -> None:
-    """Stop on an inherited trait hpchub would silently ignore, naming the key to use."""
-    for section, names in UNHONOURED.items():
-        if section not in config:
-            continue
-        for name in sorted(set(config[section]) & set(names)):
-            raise HubConfigError(f"c.{section}.{name} has no effect in hpchub: use the site "
-                                 f"config's {names[name]}.")
 
 
 def configure(c: Config) -> Site:
@@ -144,7 +82,7 @@ def configure(c: Config) -> Site:
         # API spawns answer 202 after a second and clients follow the progress stream.
         "tornado_settings": {"slow_spawn_timeout": 1},
     })
-    from hpchub.proxy import proxy_class
+    from .proxy import proxy_class
 
     defaults(c, "JupyterHub", {"proxy_class": proxy_class()})
     defaults(c, "ConfigurableHTTPProxy", {"pid_file": str(state / "proxy.pid")})
@@ -303,40 +241,6 @@ def add_named(section: Config, name: str, entries: list[dict]) -> None:
     section[name] = current + [entry for entry in entries if entry["name"] not in names]
 
 
-def connect_slurm(site: Site, mode: str, cache_s: float = 60.0):  # noqa: ANN201 - SlurmClient
-    """This process's Slurm client: slurmrestd (``rest``) or Slurm's commands (``cli``)."""
-    from hpchub.slurm.client import connect
-
-    access = site.slurm_access
-    return connect(mode, access.rest_url, access.jwt_key_file, site.hub.user, cache_s)
-
-
-def log_slurm_at_start(client) -> None:  # noqa: ANN001 - a SlurmClient
-    """Say in the hub's log, as it starts, which Slurm (and REST API) it talks to, or why it
-    cannot (JupyterHub reads its config inside its event loop; elsewhere this does nothing)."""
-    import asyncio
-    import logging
-
-    log = logging.getLogger("JupyterHub")
-
-    async def check() -> None:
-        try:
-            log.info("hpchub: %s", await client.about())
-        except Exception as exc:  # noqa: BLE001 - said in words; servers stay as they are
-            log.error("hpchub: cannot use this Slurm: %s", exc)
-
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    task = loop.create_task(check())
-    _STARTUP_TASKS.add(task)
-    task.add_done_callback(_STARTUP_TASKS.discard)
-
-
-_STARTUP_TASKS: set = set()
-
-
 def metrics_token(state: Path) -> str:
     """The scrape token in ``<state>/prometheus-token`` (made once, readable by the hub only)."""
     path = state / "prometheus-token"
@@ -346,18 +250,3 @@ def metrics_token(state: Path) -> str:
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_hex(32))
     return path.read_text().strip()
-
-
-def run_hub(site_path: str, state_dir: str, slurm_access: str | None = None,
-            config_dir: str = "/etc/jupyterhub/jupyterhub_config.d") -> int:
-    """``hpchub hub``: write the config for this site and exec JupyterHub with it."""
-    state = Path(state_dir)
-    state.mkdir(parents=True, exist_ok=True)
-    state.chmod(0o700)
-    load_site(site_path)  # fail here, with the key named, rather than inside JupyterHub
-    config = state / "jupyterhub_config.py"
-    config.write_text(CONFIG_TEMPLATE.format(site=str(Path(site_path).resolve()), state=str(state),
-                                             mode=slurm_access, config_dir=config_dir))
-    os.chdir(state)
-    os.execvp("jupyterhub", ["jupyterhub", "-f", str(config)])
-    return 0
