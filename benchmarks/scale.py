@@ -44,6 +44,8 @@ HUB_EXTRA = f"""\
 # benchmarks/scale.py: every server runs the stand-in after hpchub-singleuser's port report.
 c.Spawner.cmd = ["sh", "-c", {STANDIN!r}]
 c.JupyterHub.concurrent_spawn_limit = 200
+c.JupyterHub.internal_ssl = False
+c.Authenticator.admin_users = {{"bench000"}}
 """
 
 
@@ -58,8 +60,7 @@ def scale_site() -> Path:
     site["profiles"].append({"name": "standin", "display_name": "Benchmark stand-in",
                              "description": "busybox httpd in a batch job", "kind": "slurm",
                              "partition": "scale", "time": "03:00:00", "pending_timeout_s": 3600})
-    site["hub"].update({"max_named_servers_per_user": 10, "max_pending_spawns_per_user": 10,
-                        "internal_ssl": False, "admin_users": ["bench000"],
+    site["hub"].update({"max_pending_spawns_per_user": 10,
                         "orphan_check_interval_s": 60, "orphan_min_age_s": 600})
     path = STATE_ROOT / "scale-site.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -346,6 +346,8 @@ c.HPCHub.slurm_cache_lifetime = {SLURM_CACHE_S}  # seconds (default 60)
 c.HPCHub.poll_interval_running = {POLL_RUNNING_S}
 c.HPCHub.slurm_timeout = {SLURM_TIMEOUT_S}
 c.Spawner.poll_interval = {POLL_RUNNING_S}
+# Mutual TLS between hub, proxy and every server (certificates from hpchub.spawners.certs).
+c.JupyterHub.internal_ssl = True
 
 # Users log in with their directory (LDAP) password; members of {site.hub.users_group} may.
 c.JupyterHub.authenticator_class = "hpchub-ldap"

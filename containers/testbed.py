@@ -34,6 +34,7 @@ from .engine import TestbedError, client, ensure_base_image
 from .image import IMAGES, SOURCE, build_image
 
 STATE_ROOT = Path(os.environ.get(TESTBED_STATE, SOURCE / ".testbed"))
+HUB_PORT = 8000  # where JupyterHub's proxy listens in the hub container (its default bind_url)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Testbed:
 
     def __post_init__(self) -> None:
         self.state = STATE_ROOT / self.project
-        self.hub_port = self.hub_port or self.site.hub.port
+        self.hub_port = self.hub_port or HUB_PORT
         self.hub_mode = self.hub_mode or self.site.slurm_access.mode
         self._cli: docker.DockerClient | None = None
 
@@ -122,7 +123,7 @@ class Testbed:
         specs.append(
             NodeSpec("hub", ("hub", str(self.hub_mode)),
                      (*shared, (self.volume("hubdata"), "/srv/hpchub")),
-                     ports=((self.site.hub.port, self.hub_port),), has_secrets=True, sshd=True,
+                     ports=((HUB_PORT, self.hub_port),), has_secrets=True, sshd=True,
                      image="hub" if self.hub_mode == "rest" else "hub-cli")
         )
         return specs

@@ -67,7 +67,6 @@ def configure(c: Config) -> Site:
     add_home_page(c)
 
     defaults(c, "JupyterHub", {
-        "bind_url": f"http://0.0.0.0:{site.hub.port}",
         "hub_ip": "0.0.0.0",
         "hub_connect_ip": os.uname().nodename,
         "cookie_secret_file": str(state / "jupyterhub_cookie_secret"),
@@ -76,9 +75,8 @@ def configure(c: Config) -> Site:
         # Servers outlive the hub: a restarted hub re-attaches to them (spawner state).
         "cleanup_servers": False,
         "allow_named_servers": True,
-        "named_server_limit_per_user": site.hub.max_named_servers_per_user,
+        "named_server_limit_per_user": 10,
         "spawner_class": "hpchub",
-        "internal_ssl": site.hub.internal_ssl,
         # API spawns answer 202 after a second and clients follow the progress stream.
         "tornado_settings": {"slow_spawn_timeout": 1},
     })
@@ -93,7 +91,6 @@ def configure(c: Config) -> Site:
                 c.Authenticator.allowed_users = {u.name for u in site.users}
             else:
                 c.Authenticator.allow_all = True
-    defaults(c, "Authenticator", {"admin_users": set(site.hub.admin_users)})
     if c.JupyterHub.internal_ssl:
         # Hub, proxy and servers authenticate each other with certificates from CAs kept in
         # the state directory; servers get theirs from hpchub.spawners.certs.

@@ -267,11 +267,24 @@ class SlurmAccess(Strict):
                     "mode cli logs in by host-based authentication)")
 
 
+# Hub behaviour set in JupyterHub's own settings (jupyterhub_config.py), not in the site config.
+JUPYTERHUB_SETTINGS = {
+    "port": "c.JupyterHub.bind_url", "admin_users": "c.Authenticator.admin_users",
+    "internal_ssl": "c.JupyterHub.internal_ssl",
+    "max_named_servers_per_user": "c.JupyterHub.named_server_limit_per_user",
+}
+
+
 class Hub(Strict):
-    port: int = Field(default=8000, ge=1, le=65535)
-    """port the proxy listens on"""
-    admin_users: tuple[str, ...] = ()
-    """JupyterHub admins"""
+    @model_validator(mode="before")
+    @classmethod
+    def _not_jupyterhubs(cls, data):
+        for key, setting in JUPYTERHUB_SETTINGS.items():
+            if isinstance(data, dict) and key in data:
+                raise ValueError(f"hub.{key} is JupyterHub's own setting: set {setting} in "
+                                 "jupyterhub_config.py instead")
+        return data
+
     user: str = Field(default="jupyterhub", pattern=NAME, description="unprivileged hub account")
     users_group: str = Field(
         default="hpcusers", pattern=NAME,
@@ -289,16 +302,10 @@ class Hub(Strict):
                                       "against the directory between logins")
     orphan_min_age_s: int = Field(
         default=300, ge=10, description="a server job no hub server holds for this long is cancelled")
-    max_named_servers_per_user: int = Field(
-        default=10, ge=1, description="named servers a user may keep (running or not)")
     max_pending_spawns_per_user: int = Field(
         default=2, ge=1,
         description="servers of one user that may be starting at once; more get HTTP 429, so "
                     "no user can fill the hub-wide limit of concurrent spawns")
-    internal_ssl: bool = Field(
-        default=False,
-        description="mutual TLS between hub, proxy and servers; each server's certificate names "
-                    "the nodes of its partition (or the shared nodes)")
 
 
 class Site(Strict):
