@@ -63,7 +63,7 @@ def configure(c: Config) -> Site:
 
     configure_poller(settings.poll_interval_running, settings.poll_interval_pending,
                      settings.poll_interval_submitted, settings.slurm_timeout)
-X
+    import hpchub.spawners.api  # noqa: F401 - the job's port report (batchspawner's handler goes)
     add_home_page(c)
 
     defaults(c, "JupyterHub", {

@@ -53,7 +53,7 @@ def test_testbed_shape():
         (lambda d: d["profiles"][4].update(max_nodes=10), "profiles[4].nodes"),
         (lambda d: d["profiles"][1].update(allowed_groups=["cms"]), "profiles[1].allowed_groups"),
         (lambda d: d.update(hub={"orphan_min_age_s": 1}), "hub.orphan_min_age_s"),
-        (lambda d: d.update(hub={"port": 8443}), "hub.port is JupyterHub's own setting: set c.JupyterHub.bind_url"),
+        (lambda d: d.update(hub={"port": 8443}), "set c.JupyterHub.bind_url"),
         (lambda d: d["users"].append({"name": "alice", "uid": 2999}), "users[4].name"),
     ],
 )
