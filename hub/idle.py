@@ -53,6 +53,14 @@ def take_note(state_dir: str, full_name: str) -> str:
         return ""
     if time.time() - note.get("at", 0) > NOTE_FOR_S:
         return ""
-    return (f"it had no activity for {note['idle_s'] / 60:.0f} min, and servers of this profile "
-            f"are stopped after {note['limit_s'] / 60:.0f} idle min so that their nodes go back to "
-            "the queue (your files are kept)")
+    return (f"it had no activity for {spoken(note['idle_s'])}, and servers of this profile are "
+            f"stopped after {spoken(note['limit_s'])} idle so that their nodes go back to the queue "
+            "(your files are kept)")
+
+
+def spoken(seconds: float) -> str:
+    """``45 s``, ``3 min``, ``2 h 5 min``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 120 else f"{minutes} min"

@@ -81,7 +81,7 @@ def test_a_site_without_idle_limits_runs_no_culler(tmp_path):
     assert "idle-culler" not in [r["name"] for r in app.load_roles]  # JupyterHub refuses a role
     app = load(tmp_path, center(tmp_path))  # of a service it does not have
     culler = next(s for s in app.services if s["name"] == "idle-culler")
-    assert "--timeout=60" in culler["command"] and culler["environment"]["HPCHUB_SITE_CONFIG"] == TESTBED
+    assert "--timeout=30" in culler["command"] and culler["environment"]["HPCHUB_SITE_CONFIG"] == TESTBED
 
 
 def test_with_nothing_chosen_the_hub_logs_in_the_site_users_with_pam(tmp_path):

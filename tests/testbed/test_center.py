@@ -99,7 +99,7 @@ def bob(testbed):
 
 
 def test_an_idle_server_is_culled_its_job_cancelled_and_the_user_told_why(testbed, bob):
-    bob.start("idle", {"profile": "quick"})  # idle limit 60 s
+    bob.start("idle", {"profile": "quick"})  # idle limit 30 s
     bob.start("keep", {"profile": "shared"})  # no idle limit
     jobs = testbed.exec("slurmctld", "squeue", "-h", "-u", "bob", "-n", "hpchub-spawner", "-o", "%i")
     [job] = jobs.output.split()
@@ -114,7 +114,7 @@ def test_an_idle_server_is_culled_its_job_cancelled_and_the_user_told_why(testbe
         time.sleep(2)
     assert bob.server("keep")["ready"], "a server without an idle limit was culled"
     page = bob.session.get(f"{bob.base}/hub/spawn/bob/idle", timeout=60).text
-    assert re.search(r"no activity for \d+ min, and servers of this profile are stopped after 1 idle", page)
+    assert re.search(r"no activity for \d+ s, and servers of this profile are stopped after 30 s idle", page)
 
 
 def test_the_nodes_runtime_has_no_hub_only_package_and_the_hub_has_them(testbed):
