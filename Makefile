@@ -13,9 +13,8 @@ demo: bootstrap
 
 test: bootstrap
 	@scripts/bootstrap-host --browser
-	$(VENV)/hpchub testbed up
 	$(VENV)/ruff check .
-	$(VENV)/pytest
+	scripts/run-tests
 
 down:
 	$(VENV)/hpchub testbed down

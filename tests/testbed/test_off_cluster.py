@@ -88,7 +88,7 @@ def test_slurmrestd_outage_marks_nothing_stopped_and_submits_nothing(testbed, al
     wait_until(lambda: testbed.exec("hub", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                     "http://slurmrestd:6820/openapi").output != "000",
                30, "slurmrestd did not come back")
-    time.sleep(12)
+    wait_poll_rounds(testbed, 1, failed=False)
     assert alice.server("cpu")["ready"]
     assert hpchub_jobs(testbed) == before  # the refused spawn left no job behind
     alice.stop("down")

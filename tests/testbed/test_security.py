@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hubclient import HubUser  # noqa: E402
-from test_spawners import hpchub_jobs, wait_until  # noqa: E402
+from test_spawners import hpchub_jobs, wait_poll_rounds, wait_until  # noqa: E402
 
 NOW = "2026-01-01T00:00:00"
 
@@ -86,7 +86,7 @@ def test_crafted_job_names_forge_no_squeue_record(testbed, cleanup):
     try:
         carol.stop("sec")
         carol.start("sec", {"profile": "debug"})  # hurries the poller; proves it still runs
-        time.sleep(25)  # more than two of JupyterHub's poll rounds
+        wait_poll_rounds(testbed, 2, failed=False)  # the forged line read twice
         assert (bob.server("sec") or {}).get("ready"), "a forged COMPLETED stopped bob's server"
         assert bob.run_code("sec", "print(6 * 7)").strip() == "42"
         assert state_of(testbed, job) == "RUNNING"
