@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 
-from hpchub.containers.testbed import from_site
+from hpchub.containers.testbed import Testbed, from_site
 
 MINI = Path(__file__).parent.parent / "data" / "mini.yaml"
 
 
-def test_up_then_down_leaves_nothing(testbed):
+def start_mini() -> tuple[Testbed, Future]:
+    """The second testbed's ``up``, in a thread: it waits on its containers while the main
+    testbed's tests run (conftest starts it once the main testbed is up)."""
     mini = from_site(MINI, project="hpchub-lifecycle", hub_port=8010)
+    return mini, ThreadPoolExecutor(1, thread_name_prefix="mini-up").submit(mini.up)
+
+
+def test_up_then_down_leaves_nothing(testbed, mini_coming_up):
+    mini, coming_up = mini_coming_up
     try:
         # One round: `.ci/run` itself runs `down` then `up` on the main testbed every time.
-        times = mini.up()
+        times = coming_up.result(timeout=600)
         assert set(times) >= {"image build", "containers", "slurm ready", "hub ready"}
         sinfo = mini.exec("slurmctld", "sinfo", "-h", "-N", "-o", "%N %t").output.split()
         assert sinfo == ["c1", "idle"]
