@@ -45,6 +45,7 @@ def build_image(cli: docker.DockerClient, state: Path) -> dict[str, str]:
     except NotFound:
         pass
     (ctx / "wheels").mkdir()
+    build_labextensions()
     build_wheel(ctx / "wheels")
     install_chp(state / "chp", ctx / "chp")
     logs = state / "build-logs"
@@ -115,6 +116,15 @@ def split_ca_bundle(bundle: Path, out: Path) -> None:
     out.mkdir()
     for i, pem in enumerate(dict.fromkeys(PEM.findall(bundle.read_bytes()))):
         (out / f"host-ca-{i:03d}.crt").write_bytes(pem + b"\n")
+
+
+def build_labextensions() -> None:
+    """hpchub's JupyterLab extensions, from TypeScript, into the sources the wheel ships."""
+    done = subprocess.run([str(SOURCE / "scripts" / "build-labextensions")],
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise TestbedError("building the JupyterLab extensions failed:\n"
+                           + (done.stdout + done.stderr)[-2000:])
 
 
 def build_wheel(out: Path) -> None:

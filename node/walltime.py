@@ -7,8 +7,9 @@ bar the job's nodes, partition, account, QOS and stop time, or on a shared node 
 the user's share of it (CPUs this server may use, memory). Computed from what the hub and
 ``hpchub-singleuser`` put in the environment, so it costs slurmctld nothing however many
 servers poll (an admin's later ``scontrol update TimeLimit`` is not seen). The JupyterLab
-plug-in ``hpchub-walltime`` (``jupyter_data/labextensions``) polls it, shows a notification
-10 and 2 minutes before, and keeps a status-bar item counting down.
+extension ``hpchub-walltime`` (TypeScript in ``node/labextensions``) polls it, shows a
+notification at the times of its ``warnings`` setting (10 and 2 minutes before by default),
+and keeps a status-bar item counting down.
 """
 
 from __future__ import annotations

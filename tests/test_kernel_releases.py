@@ -209,10 +209,10 @@ def test_views_swap_atomically_and_old_views_are_pruned(tmp_path):
     assert set(kernels(reg)) == {f"desi-{v}" for v in "12345"} | {"desi-current"}
 
 
-def _publish_in_child(args: tuple[str, str]) -> str:
-    tmp, version = args
-    try:
-        publish(registry_at(Path(tmp)), Path(tmp) / f"w{version}", version)
+def _publish_in_child(args: tuple[str, str, int]) -> str:
+    tmp, version, attempt = args
+    try:  # each attempt writes its spec in its own folder, as each maintainer has their own
+        publish(registry_at(Path(tmp)), Path(tmp) / f"w{attempt}", version)
         return "ok"
     except ReleaseError as exc:
         return str(exc)
@@ -225,10 +225,10 @@ def registry_at(tmp: Path) -> Registry:
 def test_concurrent_publishes_do_not_corrupt_the_registry(tmp_path):
     (tmp_path / "kernels" / "desi").mkdir(parents=True)
     versions = [str(v) for v in range(1, 9)] + ["8"] * 3  # three try to publish "8" again
-    for version in set(versions):
-        (tmp_path / f"w{version}").mkdir()
+    for attempt in range(len(versions)):
+        (tmp_path / f"w{attempt}").mkdir()
     with multiprocessing.get_context("fork").Pool(6) as pool:
-        results = pool.map(_publish_in_child, [(str(tmp_path), v) for v in versions])
+        results = pool.map(_publish_in_child, [(str(tmp_path), v, i) for i, v in enumerate(versions)])
     assert results.count("ok") == 8
     assert all("already published" in r for r in results if r != "ok")
     state = registry_at(tmp_path).load()

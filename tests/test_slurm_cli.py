@@ -135,11 +135,15 @@ def test_walltime_reply_from_the_jobs_environment():
 def test_walltime_assets_ship_in_the_package():
     import json
     from importlib import resources
+    from pathlib import Path
 
+    # The extensions are built (scripts/build-labextensions) where the package ships them.
+    sources = Path(__file__).parent.parent / "node" / "labextensions"
+    for name in ("hpchub-walltime", "hpchub-notebooks"):
+        pkg = json.loads((sources / name / "package.json").read_text())
+        built = (sources / name / pkg["jupyterlab"]["outputDir"]).resolve()
+        assert built == (sources.parent / "jupyter_data" / "labextensions" / name).resolve()
     base = resources.files("hpchub.node")
-    pkg = json.loads(base.joinpath("jupyter_data/labextensions/hpchub-walltime/package.json").read_text())
-    assert pkg["jupyterlab"]["_build"]["load"] == "static/remoteEntry.js"
-    assert base.joinpath("jupyter_data/labextensions/hpchub-walltime/static/remoteEntry.js").is_file()
     conf_file = base.joinpath("jupyter_config/jupyter_server_config.d/hpchub-walltime.json")
     conf = json.loads(conf_file.read_text())
     assert conf["ServerApp"]["jpserver_extensions"] == {"hpchub.node.walltime": True}
