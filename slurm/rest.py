@@ -38,6 +38,10 @@ AUTH_ERRORS = {1007, *range(6000, 6100)}
 DB_CONNECTION = 7000
 MAX_CONNECTIONS = 32  # requests in flight to slurmrestd at once (it queues what its threads cannot take)
 UNSENT_RETRIES_S = (1.0, 3.0)  # pauses before sending again a request that never left
+# Once slurmrestd was found unreachable, requests fail at once for this long, then one is tried
+# (with no second try): a profile page opened during an outage answers in words at once rather
+# than after the ~30 s of connection attempts.
+UNREACHABLE_QUIET_S = 10.0
 # "Has anything changed since?" asks a little further back than the last full list (see
 # SlurmREST.jobs): slurmrestd's clock and slurmctld's, and the request's own time in transit.
 CLOCK_SLACK_S = 10
@@ -77,6 +81,7 @@ class SlurmREST(SlurmClient):
         self.spoken = spoken  # the API versions this client may choose from
         self._about: SlurmAbout | None = None
         self._finding = asyncio.Lock()
+        self._unreachable_until = 0.0  # monotonic; 0: reachable when last asked
 
     @property
     def http(self) -> AsyncHTTPClient:
@@ -104,14 +109,27 @@ class SlurmREST(SlurmClient):
 
     async def _sent(self, method: str, path: str, user: str, body: dict | None,
                     query: dict[str, str] | None, timeout: float) -> Any:
-        for pause in UNSENT_RETRIES_S:
+        if time.monotonic() < self._unreachable_until:
+            raise SlurmUnavailable(f"slurmrestd at {self.url} is not reachable (it was not a "
+                                   "moment ago)")
+        pauses = [] if self._unreachable_until else list(UNSENT_RETRIES_S)
+        while True:
             try:
-                return await self._request(method, path, user, body, query, timeout)
+                answer = await self._request(method, path, user, body, query, timeout)
             except Unsent as exc:
+                if not pauses:
+                    self._unreachable_until = time.monotonic() + UNREACHABLE_QUIET_S
+                    raise
+                pause = pauses.pop(0)
                 log.warning("%s %s did not reach slurmrestd (%s); again in %.0f s", method, path,
                             exc, pause)
                 await asyncio.sleep(pause)
-        return await self._request(method, path, user, body, query, timeout)
+            except (SlurmError, CommandTimeout):
+                self._unreachable_until = 0.0  # it was reached, whatever it answered
+                raise
+            else:
+                self._unreachable_until = 0.0
+                return answer
 
     async def _request(self, method: str, path: str, user: str, body: dict | None,
                        query: dict[str, str] | None, timeout: float) -> Any:

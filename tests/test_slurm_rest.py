@@ -234,6 +234,31 @@ def test_slurmrestd_down_or_slow_is_unavailable(restd):
         loop.run_until_complete(client.jobs())
 
 
+def test_once_found_unreachable_requests_fail_at_once_then_one_is_tried(restd, monkeypatch):
+    """A profile page opened during an outage answers at once, not after the connection tries."""
+    import time
+
+    import hpchub.slurm.rest as rest
+
+    fake, client, loop = restd
+    monkeypatch.setattr(rest, "UNSENT_RETRIES_S", (0.05, 0.05))
+    reachable, client.url = client.url, "http://127.0.0.1:9"  # nothing listens there
+    with pytest.raises(SlurmUnavailable):
+        loop.run_until_complete(client.associations("alice"))
+    assert client.requests == 3  # three tries
+    started = time.monotonic()
+    with pytest.raises(SlurmUnavailable, match="not reachable"):
+        loop.run_until_complete(client.jobs())
+    assert client.requests == 3 and time.monotonic() - started < 0.5  # nothing sent
+    client._unreachable_until = time.monotonic()  # the quiet time is over
+    with pytest.raises(SlurmUnavailable):
+        loop.run_until_complete(client.jobs())
+    assert client.requests == 4  # one try, no second
+    client.url, client._unreachable_until = reachable, time.monotonic()
+    loop.run_until_complete(client.about())  # slurmrestd is back: answered
+    assert client._unreachable_until == 0.0
+
+
 def test_a_submission_that_could_not_connect_is_sent_again_once_slurmrestd_listens(restd):
     """A burst of spawns swamps slurmrestd: a request that never connected is safe to resend."""
     fake, client, loop = restd
