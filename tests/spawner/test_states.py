@@ -237,3 +237,49 @@ def test_a_requeued_job_of_a_running_server_means_the_server_is_gone(cluster, ma
 
     run(scenario)
     assert "REQUEUED" in spawner.end_reason
+
+
+@pytest.mark.parametrize(("state", "said"), [
+    ("TIMEOUT", "it reached its time limit and was stopped cleanly (Slurm: TIMEOUT)"),
+    ("NODE_FAIL", "the node it ran on failed (Slurm: NODE_FAIL)"),
+    ("OUT_OF_MEMORY", "the job ran out of memory (Slurm: OUT_OF_MEMORY)"),
+    ("PREEMPTED", "the job was preempted by a higher-priority job (Slurm: PREEMPTED)"),
+    ("CANCELLED", "the job was cancelled (Slurm: CANCELLED)"),
+    ("FAILED", "the job failed (see its log in your home directory) (Slurm: FAILED)"),
+])
+def test_each_way_slurm_ends_a_running_server_is_said_in_words(cluster, make_spawner, run, state,
+                                                               said):
+    spawner = make_spawner()
+
+    async def scenario():
+        await started(spawner, cluster)
+        cluster.set_state(spawner.job_id, state)
+        await asyncio.sleep(0.2)
+        assert await spawner.poll() == 1
+        assert await spawner.poll() == 0  # no job any more: stopped, and nothing to cancel
+
+    run(scenario)
+    assert spawner.end_reason == said and not cluster.cancelled
+
+
+def test_a_progress_page_opened_late_gets_every_message_so_far(cluster, make_spawner, run):
+    spawner = make_spawner()
+
+    async def scenario():
+        start = asyncio.ensure_future(spawner.start())
+        await until(lambda: spawner.job_id)
+        cluster.set_state(spawner.job_id, "PENDING", reason="Resources")
+        await until(lambda: any("Resources" in m for m in spawner.messages))
+        events = []
+
+        async def read():
+            async for event in spawner.progress():
+                events.append(event["message"])
+
+        reader = asyncio.ensure_future(read())
+        await until(lambda: len(events) >= 3)
+        assert events[:2] == ["Submitting a job to partition regular", "Submitted job 1001 to regular"]
+        start.cancel()
+        reader.cancel()
+
+    run(scenario)
