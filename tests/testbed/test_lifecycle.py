@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 
-from hpchub.containers.testbed import Testbed, from_site
+from hpchub.containers.testbed import from_site
+
+if TYPE_CHECKING:  # imported by name, pytest would try to collect it as a test class
+    from hpchub.containers.testbed import Testbed
 
 MINI = Path(__file__).parent.parent / "data" / "mini.yaml"
 
