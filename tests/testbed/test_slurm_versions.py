@@ -15,17 +15,17 @@ from datetime import datetime, timedelta
 from hpchub.slurm.flags import BatchJob
 from hpchub.slurm.rest import SlurmREST
 
-async def main(version):
-    c = SlurmREST("http://slurmrestd:6820", "/etc/hpchub/slurm-jwt.key", "jupyterhub",
-                  cache_s=0, spoken=(version,))
-    out = {"about": str(await c.about()), "api": (await c.about()).api}
+async def quiet(c):
+    """Until a round in which no job of the testbed's changed (10 s slack): 24.11's answer."""
     await c.jobs()
-    for _ in range(40):  # until a round in which no job of the testbed's changed (10 s slack)
+    for _ in range(40):
         await c.jobs()
         if c.unchanged:
             break
         await asyncio.sleep(1)
-    out["unchanged"] = c.unchanged
+    return c.unchanged
+
+async def use(c, version, out):
     job = BatchJob(name="hpchub-api-check", partition="debug", nodes=1, time="00:05:00",
                    workdir="/home/alice", output="/dev/null", comment=f"hpchub:alice/api-{version}")
     job_id = await c.submit("alice", job, "#!/bin/sh\nsleep 120\n")
@@ -48,10 +48,19 @@ async def main(version):
             break
         await asyncio.sleep(0.5)
     out["after_cancel"] = info.state if info else "gone"
-    return version, out
 
-async def each(versions):  # at once: the waits for an unchanged round overlap
-    print("RESULT", json.dumps(dict(await asyncio.gather(*map(main, versions)))))
+async def each(versions):
+    """Every version at once, in two steps: first the quiet rounds (so that no version's own
+    job changes what another one waits to see unchanged), then each one's job."""
+    clients = {v: SlurmREST("http://slurmrestd:6820", "/etc/hpchub/slurm-jwt.key", "jupyterhub",
+                            cache_s=0, spoken=(v,)) for v in versions}
+    out = {}
+    for v, c in clients.items():
+        out[v] = {"about": str(await c.about()), "api": (await c.about()).api}
+    for v, unchanged in zip(versions, await asyncio.gather(*(quiet(clients[v]) for v in versions))):
+        out[v]["unchanged"] = unchanged
+    await asyncio.gather(*(use(clients[v], v, out[v]) for v in versions))
+    print("RESULT", json.dumps(out))
 
 asyncio.run(each(sys.argv[1:]))
 '''
